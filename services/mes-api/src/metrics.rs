@@ -1,0 +1,71 @@
+//! Prometheus metrics: requests by route and status, latency, database pool.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub db_pool_size: IntGauge,
+    pub db_pool_idle: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("mes_api".into()), None).unwrap_or_default();
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
+            &["method", "route", "status"],
+        )
+        .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            &["method", "route"],
+        )
+        .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let db_pool_size = IntGauge::new("db_pool_connections", "open database connections")
+            .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let db_pool_idle = IntGauge::new("db_pool_idle_connections", "idle database connections")
+            .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(db_pool_size.clone()),
+            Box::new(db_pool_idle.clone()),
+        ] {
+            registry
+                .register(c)
+                .unwrap_or_else(|e| panic!("metric registration: {e}"));
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            db_pool_size,
+            db_pool_idle,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "could not encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
