@@ -33,7 +33,10 @@ impl std::fmt::Debug for Config {
             .field("plant_code", &self.plant_code)
             .field("lot_prefix", &self.lot_prefix)
             .field("shifts", &self.shifts)
-            .field("bootstrap_admin", &self.bootstrap_admin.as_ref().map(|(u, _)| u))
+            .field(
+                "bootstrap_admin",
+                &self.bootstrap_admin.as_ref().map(|(u, _)| u),
+            )
             .field("log_format", &self.log_format)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("db_max_connections", &self.db_max_connections)
@@ -82,7 +85,11 @@ impl Config {
         let jwt_secret = match (var("MES_JWT_SECRET_FILE"), var("MES_JWT_SECRET")) {
             (Some(path), _) => read_secret_file("MES_JWT_SECRET_FILE", &path)?,
             (None, Some(value)) => value,
-            (None, None) => return Err(ConfigError::Missing("MES_JWT_SECRET_FILE or MES_JWT_SECRET")),
+            (None, None) => {
+                return Err(ConfigError::Missing(
+                    "MES_JWT_SECRET_FILE or MES_JWT_SECRET",
+                ));
+            }
         };
         if jwt_secret.len() < 32 {
             return Err(invalid(
@@ -93,7 +100,10 @@ impl Config {
 
         let token_ttl = parse_number(&var, "MES_TOKEN_TTL_SECONDS", 3600u64)?;
         if !(60..=86_400).contains(&token_ttl) {
-            return Err(invalid("MES_TOKEN_TTL_SECONDS", "must be 60..=86400".into()));
+            return Err(invalid(
+                "MES_TOKEN_TTL_SECONDS",
+                "must be 60..=86400".into(),
+            ));
         }
 
         let plant_code = var("MES_PLANT_CODE")
@@ -118,7 +128,9 @@ impl Config {
                     var("MES_BOOTSTRAP_ADMIN_PASSWORD_FILE"),
                     var("MES_BOOTSTRAP_ADMIN_PASSWORD"),
                 ) {
-                    (Some(path), _) => read_secret_file("MES_BOOTSTRAP_ADMIN_PASSWORD_FILE", &path)?,
+                    (Some(path), _) => {
+                        read_secret_file("MES_BOOTSTRAP_ADMIN_PASSWORD_FILE", &path)?
+                    }
                     (None, Some(value)) => value,
                     (None, None) => {
                         return Err(ConfigError::Missing(
@@ -133,7 +145,12 @@ impl Config {
         let log_format = match var("MES_LOG_FORMAT").as_deref().unwrap_or("json") {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
-            other => return Err(invalid("MES_LOG_FORMAT", format!("`{other}` is not json|text"))),
+            other => {
+                return Err(invalid(
+                    "MES_LOG_FORMAT",
+                    format!("`{other}` is not json|text"),
+                ));
+            }
         };
 
         Ok(Self {
@@ -187,8 +204,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 

@@ -32,10 +32,14 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let detail = rejection.body_text();
         match rejection {
-            JsonRejection::JsonDataError(_) => ApiError::validation("the request body does not match the expected shape")
-                .with_details(json!({ "reason": detail })),
-            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("MALFORMED_JSON", "the request body is not valid JSON")
-                .with_details(json!({ "reason": detail })),
+            JsonRejection::JsonDataError(_) => {
+                ApiError::validation("the request body does not match the expected shape")
+                    .with_details(json!({ "reason": detail }))
+            }
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::bad_request("MALFORMED_JSON", "the request body is not valid JSON")
+                    .with_details(json!({ "reason": detail }))
+            }
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",

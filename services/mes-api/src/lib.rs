@@ -40,7 +40,9 @@ pub async fn prepare(db: PgPool, config: Config) -> anyhow::Result<AppState> {
     if let Some((user, password)) = &config.bootstrap_admin {
         bootstrap_admin(&db, user, password).await?;
     }
-    let access = AccessControl::load(&db).await.context("loading permissions")?;
+    let access = AccessControl::load(&db)
+        .await
+        .context("loading permissions")?;
     Ok(AppState {
         jwt: Arc::new(JwtKeys::new(&config.jwt_secret, config.token_ttl)),
         login_limiter: Arc::new(LoginLimiter::per_minute(config.login_attempts_per_minute)),
@@ -61,7 +63,8 @@ async fn bootstrap_admin(db: &PgPool, username: &str, password: &str) -> anyhow:
     if any {
         return Ok(());
     }
-    auth::password::check_policy(password).map_err(|e| anyhow::anyhow!("bootstrap admin password: {}", e.message))?;
+    auth::password::check_policy(password)
+        .map_err(|e| anyhow::anyhow!("bootstrap admin password: {}", e.message))?;
     let owned = password.to_owned();
     let hashed = tokio::task::spawn_blocking(move || auth::password::hash(&owned))
         .await?
@@ -73,7 +76,9 @@ async fn bootstrap_admin(db: &PgPool, username: &str, password: &str) -> anyhow:
         user_agent: None,
         request_id: None,
     };
-    let mut tx = db::begin_write(db, &ctx).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let mut tx = db::begin_write(db, &ctx)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let inserted = sqlx::query(
         "INSERT INTO users (username, hashed_password, full_name, role)
          SELECT $1, $2, 'Bootstrap administrator', 'ADMIN' WHERE NOT EXISTS (SELECT 1 FROM users)
@@ -99,9 +104,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     auth::spawn_access_refresh(state.access.clone(), state.db.clone());
     let app = http::router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Everything `main` does after reading the configuration.

@@ -17,13 +17,19 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("mes_api".into()), None).unwrap_or_default();
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["method", "route", "status"],
         )
         .unwrap_or_else(|e| panic!("metric definition: {e}"));
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
             &["method", "route"],
         )
         .unwrap_or_else(|e| panic!("metric definition: {e}"));

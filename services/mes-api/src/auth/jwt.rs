@@ -33,7 +33,9 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -55,7 +57,13 @@ impl JwtKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: i32, username: &str, role: Role, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        user_id: i32,
+        username: &str,
+        role: Role,
+        now: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = Claims {
             sub: username.to_owned(),
             user_id,
@@ -84,7 +92,10 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(3600))
+        JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(3600),
+        )
     }
 
     fn now() -> i64 {
@@ -95,7 +106,10 @@ mod tests {
     fn round_trip_keeps_the_claims() {
         let token = keys().issue(7, "kim", Role::Supervisor, now()).unwrap();
         let claims = keys().verify(&token).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.user_id, claims.role), ("kim", 7, Role::Supervisor));
+        assert_eq!(
+            (claims.sub.as_str(), claims.user_id, claims.role),
+            ("kim", 7, Role::Supervisor)
+        );
         assert_eq!(claims.exp - claims.iat, 3600);
     }
 
@@ -110,10 +124,17 @@ mod tests {
 
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(
-            format!(r#"{{"sub":"a","user_id":1,"role":"ADMIN","iat":{},"exp":{}}}"#, now(), now() + 60)
-                .as_bytes(),
+            format!(
+                r#"{{"sub":"a","user_id":1,"role":"ADMIN","iat":{},"exp":{}}}"#,
+                now(),
+                now() + 60
+            )
+            .as_bytes(),
         );
-        assert_eq!(keys().verify(&format!("{header}.{body}.")), Err(TokenError::Invalid));
+        assert_eq!(
+            keys().verify(&format!("{header}.{body}.")),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(keys().verify("garbage"), Err(TokenError::Invalid));
     }
 }

@@ -194,26 +194,42 @@ pub fn spawn_access_refresh(access: Arc<AccessControl>, db: PgPool) {
 
 /// Resolves the bearer token of a request into a [`Principal`].
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let header = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("AUTH_REQUIRED", "an Authorization: Bearer token is required"))?;
+    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized(
+            "AUTH_REQUIRED",
+            "an Authorization: Bearer token is required",
+        )
+    })?;
     let token = header
         .to_str()
         .ok()
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("INVALID_TOKEN", "the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "INVALID_TOKEN",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
 
     if station_token::looks_like(token) {
         return state.station_tokens.resolve(&state.db, token).await;
     }
     let claims = state.jwt.verify(token).map_err(|e| match e {
-        jwt::TokenError::Expired => ApiError::unauthorized("TOKEN_EXPIRED", "the access token has expired; log in again"),
-        jwt::TokenError::Invalid => ApiError::unauthorized("INVALID_TOKEN", "the access token is not valid"),
+        jwt::TokenError::Expired => ApiError::unauthorized(
+            "TOKEN_EXPIRED",
+            "the access token has expired; log in again",
+        ),
+        jwt::TokenError::Invalid => {
+            ApiError::unauthorized("INVALID_TOKEN", "the access token is not valid")
+        }
     })?;
     if state.access.is_inactive(claims.user_id) {
-        return Err(ApiError::unauthorized("USER_INACTIVE", "this user has been deactivated"));
+        return Err(ApiError::unauthorized(
+            "USER_INACTIVE",
+            "this user has been deactivated",
+        ));
     }
     Ok(Principal {
         role: claims.role,

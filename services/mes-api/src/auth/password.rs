@@ -2,9 +2,9 @@
 //!
 //! Hashing is deliberately slow, so callers run these on the blocking pool.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 use crate::error::ApiError;
 

@@ -24,7 +24,9 @@ impl LoginLimiter {
     pub fn check(&self, username: &str, addr: IpAddr) -> Result<(), Duration> {
         let key = (username.to_lowercase(), addr);
         self.limiter.check_key(&key).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
         })?;
         if self.limiter.len() > 100_000 {
             self.limiter.retain_recent();
@@ -46,7 +48,10 @@ mod tests {
             assert!(limiter.check("kim", a).is_ok());
         }
         assert!(limiter.check("kim", a).is_err());
-        assert!(limiter.check("KIM", a).is_err(), "user names are case-insensitive here");
+        assert!(
+            limiter.check("KIM", a).is_err(),
+            "user names are case-insensitive here"
+        );
         assert!(limiter.check("kim", b).is_ok());
         assert!(limiter.check("lee", a).is_ok());
     }

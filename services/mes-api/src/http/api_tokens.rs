@@ -69,12 +69,21 @@ pub async fn create(
 ) -> ApiResult<CreatedApiToken> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::validation("name must be 1-100 characters").with_details(json!({ "field": "name" })));
+        return Err(ApiError::validation("name must be 1-100 characters")
+            .with_details(json!({ "field": "name" })));
     }
-    for (field, value, max) in [("workstation", &req.workstation, 50), ("process_code", &req.process_code, 20)] {
-        if value.as_ref().is_some_and(|v| v.is_empty() || v.chars().count() > max) {
-            return Err(ApiError::validation(format!("{field} must be 1-{max} characters"))
-                .with_details(json!({ "field": field })));
+    for (field, value, max) in [
+        ("workstation", &req.workstation, 50),
+        ("process_code", &req.process_code, 20),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.chars().count() > max)
+        {
+            return Err(
+                ApiError::validation(format!("{field} must be 1-{max} characters"))
+                    .with_details(json!({ "field": field })),
+            );
         }
     }
     let expires_at = match req.expires_in_days {
@@ -122,7 +131,9 @@ pub async fn revoke(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let row = row.ok_or_else(|| ApiError::not_found("API_TOKEN_NOT_FOUND", format!("no API token with id {id}")))?;
+    let row = row.ok_or_else(|| {
+        ApiError::not_found("API_TOKEN_NOT_FOUND", format!("no API token with id {id}"))
+    })?;
     tx.commit().await?;
     state.station_tokens.forget_all();
     Ok(ApiResponse::ok(row))

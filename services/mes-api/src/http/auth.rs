@@ -55,7 +55,10 @@ pub async fn login(
     ctx: RequestContext,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<LoginResponse> {
-    if req.username.is_empty() || req.username.len() > 50 || req.password.len() > password::MAX_LENGTH * 4 {
+    if req.username.is_empty()
+        || req.username.len() > 50
+        || req.password.len() > password::MAX_LENGTH * 4
+    {
         return Err(invalid_credentials());
     }
     let addr = ctx.ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
@@ -98,9 +101,13 @@ pub async fn login(
         _ => return Err(invalid_credentials()),
     };
     if !user.is_active {
-        return Err(ApiError::unauthorized("USER_INACTIVE", "this user has been deactivated"));
+        return Err(ApiError::unauthorized(
+            "USER_INACTIVE",
+            "this user has been deactivated",
+        ));
     }
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role in users table"))?;
+    let role =
+        Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role in users table"))?;
 
     let login_ctx = RequestContext {
         actor: user.username.clone(),

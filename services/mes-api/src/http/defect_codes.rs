@@ -39,7 +39,8 @@ pub struct DefectCodeView {
     pub is_active: bool,
 }
 
-const COLUMNS: &str = "id, defect_code, defect_name, process_code, severity, description, is_active";
+const COLUMNS: &str =
+    "id, defect_code, defect_name, process_code, severity, description, is_active";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,9 +55,11 @@ pub struct CreateDefectCode {
 #[utoipa::path(get, path = "/api/v1/defect-codes", tag = "master-data", security(("bearer" = [])),
     responses((status = 200, body = inline(crate::error::Envelope<Vec<DefectCodeView>>))))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<DefectCodeView>> {
-    let rows = sqlx::query_as(sql!("SELECT {COLUMNS} FROM defect_codes ORDER BY defect_code"))
-        .fetch_all(&state.db)
-        .await?;
+    let rows = sqlx::query_as(sql!(
+        "SELECT {COLUMNS} FROM defect_codes ORDER BY defect_code"
+    ))
+    .fetch_all(&state.db)
+    .await?;
     Ok(ApiResponse::ok(rows))
 }
 
@@ -70,17 +73,22 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateDefectCode>,
 ) -> ApiResult<DefectCodeView> {
     if !crate::http::product_models::valid_code(&req.defect_code) {
-        return Err(ApiError::validation("defect_code must be 1-50 upper-case letters, digits, `_`, `.`, `-`")
-            .with_details(json!({ "field": "defect_code" })));
+        return Err(ApiError::validation(
+            "defect_code must be 1-50 upper-case letters, digits, `_`, `.`, `-`",
+        )
+        .with_details(json!({ "field": "defect_code" })));
     }
     if req.defect_name.trim().is_empty() || req.defect_name.chars().count() > 100 {
-        return Err(ApiError::validation("defect_name must be 1-100 characters").with_details(json!({ "field": "defect_name" })));
+        return Err(ApiError::validation("defect_name must be 1-100 characters")
+            .with_details(json!({ "field": "defect_name" })));
     }
     if let Some(p) = &req.process_code
         && !crate::http::lines::valid_process_code(p)
     {
-        return Err(ApiError::validation("process_code must be 1-20 upper-case letters, digits or `_`")
-            .with_details(json!({ "field": "process_code" })));
+        return Err(ApiError::validation(
+            "process_code must be 1-20 upper-case letters, digits or `_`",
+        )
+        .with_details(json!({ "field": "process_code" })));
     }
     let mut tx = db::begin_write(&state.db, &ctx).await?;
     let row: Option<DefectCodeView> = sqlx::query_as(sql!(
@@ -95,7 +103,10 @@ pub async fn create(
     .fetch_optional(&mut *tx)
     .await?;
     let row = row.ok_or_else(|| {
-        ApiError::conflict("DEFECT_CODE_EXISTS", format!("defect code `{}` already exists", req.defect_code))
+        ApiError::conflict(
+            "DEFECT_CODE_EXISTS",
+            format!("defect code `{}` already exists", req.defect_code),
+        )
     })?;
     tx.commit().await?;
     Ok(ApiResponse::created(row))

@@ -81,14 +81,21 @@ impl LineView {
 
 pub fn valid_line_code(code: &str) -> bool {
     (1..=20).contains(&code.len())
-        && code.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && code
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 pub fn valid_process_code(code: &str) -> bool {
     (1..=20).contains(&code.len())
         && code.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-        && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn field_error(field: String, message: impl Into<String>) -> ApiError {
@@ -104,14 +111,23 @@ fn validate(code: &str, mut def: LineDefinition) -> Result<LineDefinition, ApiEr
         ));
     }
     if def.display_name.trim().is_empty() || def.display_name.chars().count() > 100 {
-        return Err(field_error("display_name".into(), "display_name must be 1-100 characters"));
+        return Err(field_error(
+            "display_name".into(),
+            "display_name must be 1-100 characters",
+        ));
     }
     for (i, p) in def.processes.iter().enumerate() {
         if !valid_process_code(&p.code) {
-            return Err(field_error(format!("processes[{i}].code"), "process code must be 1-20 upper-case letters, digits or `_`"));
+            return Err(field_error(
+                format!("processes[{i}].code"),
+                "process code must be 1-20 upper-case letters, digits or `_`",
+            ));
         }
         if p.name.trim().is_empty() || p.name.chars().count() > 100 {
-            return Err(field_error(format!("processes[{i}].name"), "process name must be 1-100 characters"));
+            return Err(field_error(
+                format!("processes[{i}].name"),
+                "process name must be 1-100 characters",
+            ));
         }
         if p.standard_cycle_time_seconds == 0 || p.standard_cycle_time_seconds > 86_400 {
             return Err(field_error(
@@ -121,12 +137,22 @@ fn validate(code: &str, mut def: LineDefinition) -> Result<LineDefinition, ApiEr
         }
         if let Some(schema) = &p.data_schema {
             if !schema.is_object() {
-                return Err(ApiError::unprocessable("INVALID_DATA_SCHEMA", format!("data_schema of {} must be a JSON object", p.code))
-                    .with_details(json!({ "field": format!("processes[{i}].data_schema"), "process": p.code })));
+                return Err(ApiError::unprocessable(
+                    "INVALID_DATA_SCHEMA",
+                    format!("data_schema of {} must be a JSON object", p.code),
+                )
+                .with_details(
+                    json!({ "field": format!("processes[{i}].data_schema"), "process": p.code }),
+                ));
             }
             if let Err(e) = jsonschema::validator_for(schema) {
-                return Err(ApiError::unprocessable("INVALID_DATA_SCHEMA", format!("data_schema of {} is not a valid JSON Schema: {e}", p.code))
-                    .with_details(json!({ "field": format!("processes[{i}].data_schema"), "process": p.code })));
+                return Err(ApiError::unprocessable(
+                    "INVALID_DATA_SCHEMA",
+                    format!("data_schema of {} is not a valid JSON Schema: {e}", p.code),
+                )
+                .with_details(
+                    json!({ "field": format!("processes[{i}].data_schema"), "process": p.code }),
+                ));
             }
         }
     }
@@ -136,15 +162,24 @@ fn validate(code: &str, mut def: LineDefinition) -> Result<LineDefinition, ApiEr
             .map(|p| RouteStep::new(p.code.clone(), p.sequence))
             .collect(),
     )
-    .map_err(|e| ApiError::unprocessable("INVALID_ROUTE", e.to_string()).with_details(json!({ "reason": e.code() })))?;
+    .map_err(|e| {
+        ApiError::unprocessable("INVALID_ROUTE", e.to_string())
+            .with_details(json!({ "reason": e.code() }))
+    })?;
     for (i, s) in def.stations.iter().enumerate() {
         if s.name.trim().is_empty() || s.name.chars().count() > 50 {
-            return Err(field_error(format!("stations[{i}].name"), "station name must be 1-50 characters"));
+            return Err(field_error(
+                format!("stations[{i}].name"),
+                "station name must be 1-50 characters",
+            ));
         }
         if route.index_of(&s.process_code).is_none() {
             return Err(ApiError::unprocessable(
                 "UNKNOWN_PROCESS",
-                format!("station {} names process `{}`, which this line does not have", s.name, s.process_code),
+                format!(
+                    "station {} names process `{}`, which this line does not have",
+                    s.name, s.process_code
+                ),
             )
             .with_details(json!({ "field": format!("stations[{i}].process_code") })));
         }
@@ -152,7 +187,10 @@ fn validate(code: &str, mut def: LineDefinition) -> Result<LineDefinition, ApiEr
     let mut names: Vec<&str> = def.stations.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
     if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(field_error("stations".into(), "station names must be unique"));
+        return Err(field_error(
+            "stations".into(),
+            "station names must be unique",
+        ));
     }
     def.processes.sort_by_key(|p| p.sequence);
     def.product_models.sort();
@@ -179,13 +217,15 @@ pub async fn load(db: &PgPool, code: &str) -> Result<Option<(i32, LineView)>, Ap
     .fetch_all(db)
     .await?
     .into_iter()
-    .map(|(code, name, sequence, cycle, data_schema)| ProcessDefinition {
-        code,
-        name,
-        sequence: sequence as u32,
-        standard_cycle_time_seconds: cycle as u32,
-        data_schema,
-    })
+    .map(
+        |(code, name, sequence, cycle, data_schema)| ProcessDefinition {
+            code,
+            name,
+            sequence: sequence as u32,
+            standard_cycle_time_seconds: cycle as u32,
+            data_schema,
+        },
+    )
     .collect();
     let product_models = sqlx::query_scalar(
         "SELECT pm.model_code FROM line_product_models lpm JOIN product_models pm ON pm.id = lpm.product_model_id
@@ -212,9 +252,10 @@ pub async fn load(db: &PgPool, code: &str) -> Result<Option<(i32, LineView)>, Ap
 #[utoipa::path(get, path = "/api/v1/lines", tag = "lines", security(("bearer" = [])),
     responses((status = 200, body = inline(crate::error::Envelope<Vec<LineView>>))))]
 pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<LineView>> {
-    let codes: Vec<String> = sqlx::query_scalar("SELECT line_code FROM production_lines ORDER BY line_code")
-        .fetch_all(&state.db)
-        .await?;
+    let codes: Vec<String> =
+        sqlx::query_scalar("SELECT line_code FROM production_lines ORDER BY line_code")
+            .fetch_all(&state.db)
+            .await?;
     let mut lines = Vec::with_capacity(codes.len());
     for code in codes {
         if let Some((_, view)) = load(&state.db, &code).await? {
@@ -227,7 +268,10 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Vec<LineView>> {
 #[utoipa::path(get, path = "/api/v1/lines/{line_code}", tag = "lines", params(("line_code" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = inline(crate::error::Envelope<LineView>)), (status = 404, body = crate::error::ErrorEnvelope)))]
-pub async fn get_one(State(state): State<AppState>, ApiPath(code): ApiPath<String>) -> ApiResult<LineView> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<LineView> {
     let (_, view) = load(&state.db, &code)
         .await?
         .ok_or_else(|| line_not_found(&code))?;
@@ -267,13 +311,17 @@ pub async fn upsert(
     }
 
     let mut tx = db::begin_write(&state.db, &ctx).await?;
-    let model_ids: Vec<i32> = sqlx::query_scalar("SELECT id FROM product_models WHERE model_code = ANY($1)")
-        .bind(&def.product_models)
-        .fetch_all(&mut *tx)
-        .await?;
+    let model_ids: Vec<i32> =
+        sqlx::query_scalar("SELECT id FROM product_models WHERE model_code = ANY($1)")
+            .bind(&def.product_models)
+            .fetch_all(&mut *tx)
+            .await?;
     if model_ids.len() != def.product_models.len() {
-        return Err(ApiError::unprocessable("UNKNOWN_PRODUCT_MODEL", "product_models names a model that does not exist")
-            .with_details(json!({ "field": "product_models" })));
+        return Err(ApiError::unprocessable(
+            "UNKNOWN_PRODUCT_MODEL",
+            "product_models names a model that does not exist",
+        )
+        .with_details(json!({ "field": "product_models" })));
     }
     let stations = serde_json::to_value(&def.stations).map_err(ApiError::internal)?;
     let (line_id, created): (i32, bool) = sqlx::query_as(
@@ -318,11 +366,13 @@ pub async fn upsert(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("DELETE FROM line_product_models WHERE line_id = $1 AND NOT (product_model_id = ANY($2))")
-        .bind(line_id)
-        .bind(&model_ids)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "DELETE FROM line_product_models WHERE line_id = $1 AND NOT (product_model_id = ANY($2))",
+    )
+    .bind(line_id)
+    .bind(&model_ids)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO line_product_models (line_id, product_model_id) SELECT $1, unnest($2::int[]) ON CONFLICT DO NOTHING",
     )
@@ -332,7 +382,9 @@ pub async fn upsert(
     .await?;
     tx.commit().await?;
 
-    let (_, view) = load(&state.db, &code).await?.ok_or_else(|| line_not_found(&code))?;
+    let (_, view) = load(&state.db, &code)
+        .await?
+        .ok_or_else(|| line_not_found(&code))?;
     Ok(if created {
         ApiResponse::created(view)
     } else {
@@ -358,7 +410,9 @@ pub async fn deactivate(
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let (_, view) = load(&state.db, &code).await?.ok_or_else(|| line_not_found(&code))?;
+    let (_, view) = load(&state.db, &code)
+        .await?
+        .ok_or_else(|| line_not_found(&code))?;
     let _ = found; // already inactive: nothing written, same answer
     Ok(ApiResponse::ok(view))
 }

@@ -118,28 +118,39 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateLot>,
 ) -> ApiResult<LotView> {
     if !(1..=9999).contains(&req.target_quantity) {
-        return Err(ApiError::validation("target_quantity must be 1..=9999").with_details(json!({ "field": "target_quantity" })));
+        return Err(ApiError::validation("target_quantity must be 1..=9999")
+            .with_details(json!({ "field": "target_quantity" })));
     }
     if req.notes.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::validation("notes must be at most 2000 characters").with_details(json!({ "field": "notes" })));
+        return Err(
+            ApiError::validation("notes must be at most 2000 characters")
+                .with_details(json!({ "field": "notes" })),
+        );
     }
     let slot = match (req.production_date, req.shift) {
         (Some(date), Some(shift)) => mes_core::ProductionSlot { date, shift },
         (None, None) => state.config.shifts.production_slot(Utc::now()),
         _ => {
-            return Err(ApiError::validation("give both production_date and shift, or neither")
-                .with_details(json!({ "field": "shift" })));
+            return Err(
+                ApiError::validation("give both production_date and shift, or neither")
+                    .with_details(json!({ "field": "shift" })),
+            );
         }
     };
 
     let mut tx = db::begin_write(&state.db, &ctx).await?;
-    let line: Option<(i32, bool)> = sqlx::query_as("SELECT id, is_active FROM production_lines WHERE line_code = $1")
-        .bind(&req.line_code)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (line_id, active) = line.ok_or_else(|| crate::http::lines::line_not_found(&req.line_code))?;
+    let line: Option<(i32, bool)> =
+        sqlx::query_as("SELECT id, is_active FROM production_lines WHERE line_code = $1")
+            .bind(&req.line_code)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (line_id, active) =
+        line.ok_or_else(|| crate::http::lines::line_not_found(&req.line_code))?;
     if !active {
-        return Err(ApiError::conflict("LINE_INACTIVE", format!("line `{}` is deactivated", req.line_code)));
+        return Err(ApiError::conflict(
+            "LINE_INACTIVE",
+            format!("line `{}` is deactivated", req.line_code),
+        ));
     }
     let model: Option<(i32, bool, bool)> = sqlx::query_as(
         "SELECT pm.id, pm.is_active,
@@ -156,7 +167,10 @@ pub async fn create(
         Some((_, true, false)) => {
             return Err(ApiError::unprocessable(
                 "MODEL_NOT_ON_LINE",
-                format!("line `{}` does not build `{}`", req.line_code, req.product_model_code),
+                format!(
+                    "line `{}` does not build `{}`",
+                    req.line_code, req.product_model_code
+                ),
             )
             .with_details(json!({ "field": "product_model_code" })));
         }
@@ -194,7 +208,9 @@ pub async fn create(
     )
     .map_err(|e| match e {
         mes_core::NumberError::LotSequenceExhausted { .. } => exhausted(slot),
-        other => ApiError::validation(other.to_string()).with_details(json!({ "reason": other.code() })),
+        other => {
+            ApiError::validation(other.to_string()).with_details(json!({ "reason": other.code() }))
+        }
     })?;
 
     let id: i64 = sqlx::query_scalar(
@@ -253,7 +269,10 @@ pub struct LotQuery {
 
 #[utoipa::path(get, path = "/api/v1/lots", tag = "lots", params(LotQuery), security(("bearer" = [])),
     responses((status = 200, description = "newest production slot first", body = inline(crate::error::Envelope<Page<LotView>>))))]
-pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<LotQuery>) -> ApiResult<Page<LotView>> {
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<LotQuery>,
+) -> ApiResult<Page<LotView>> {
     let paging = Paging::from_query(q.page, q.page_size)?;
     let filter = "WHERE ($1::text IS NULL OR l.status = $1) AND ($2::text IS NULL OR l.plant_code = $2)
                     AND ($3::text IS NULL OR pl.line_code = $3) AND ($4::date IS NULL OR l.production_date >= $4)
@@ -314,7 +333,8 @@ pub struct LotDetail {
 
 pub fn parse_lot_number(s: &str) -> Result<LotNumber, ApiError> {
     s.parse::<LotNumber>().map_err(|e| {
-        ApiError::bad_request("INVALID_LOT_FORMAT", e.to_string()).with_details(json!({ "lot_number": s }))
+        ApiError::bad_request("INVALID_LOT_FORMAT", e.to_string())
+            .with_details(json!({ "lot_number": s }))
     })
 }
 
@@ -334,15 +354,19 @@ pub async fn fetch_view(db: &PgPool, lot_number: &str) -> Result<Option<LotView>
     responses((status = 200, body = inline(crate::error::Envelope<LotDetail>)),
               (status = 400, body = crate::error::ErrorEnvelope, description = "INVALID_LOT_FORMAT"),
               (status = 404, body = crate::error::ErrorEnvelope, description = "LOT_NOT_FOUND")))]
-pub async fn get_one(State(state): State<AppState>, ApiPath(lot_number): ApiPath<String>) -> ApiResult<LotDetail> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(lot_number): ApiPath<String>,
+) -> ApiResult<LotDetail> {
     parse_lot_number(&lot_number)?;
     let lot = fetch_view(&state.db, &lot_number)
         .await?
         .ok_or_else(|| lot_not_found(&lot_number))?;
-    let product_model_name: String = sqlx::query_scalar("SELECT model_name FROM product_models WHERE model_code = $1")
-        .bind(&lot.product_model_code)
-        .fetch_one(&state.db)
-        .await?;
+    let product_model_name: String =
+        sqlx::query_scalar("SELECT model_name FROM product_models WHERE model_code = $1")
+            .bind(&lot.product_model_code)
+            .fetch_one(&state.db)
+            .await?;
     let serials: Vec<LotSerial> = sqlx::query_as(
         "SELECT s.serial_number, s.status, p.process_code AS current_process
          FROM serials s LEFT JOIN processes p ON p.id = s.current_process_id

@@ -31,8 +31,15 @@ use crate::state::AppState;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps `route` so it runs only for a principal holding `permission` (`None`: any principal).
-fn guard(state: &AppState, permission: Option<Permission>, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.route_layer(from_fn_with_state((state.clone(), permission), authz::require))
+fn guard(
+    state: &AppState,
+    permission: Option<Permission>,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    route.route_layer(from_fn_with_state(
+        (state.clone(), permission),
+        authz::require,
+    ))
 }
 
 fn can(resource: Resource, action: Action) -> Option<Permission> {
@@ -59,9 +66,13 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/api-tokens",
-            g(can(User, Read), get(api_tokens::list)).merge(g(can(User, Create), post(api_tokens::create))),
+            g(can(User, Read), get(api_tokens::list))
+                .merge(g(can(User, Create), post(api_tokens::create))),
         )
-        .route("/api-tokens/{id}", g(can(User, Delete), delete(api_tokens::revoke)))
+        .route(
+            "/api-tokens/{id}",
+            g(can(User, Delete), delete(api_tokens::revoke)),
+        )
         .route("/lines", g(can(Master, Read), get(lines::list)))
         .route(
             "/lines/{line_code}",
@@ -71,20 +82,31 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/product-models",
-            g(can(Master, Read), get(product_models::list)).merge(g(can(Master, Create), post(product_models::create))),
+            g(can(Master, Read), get(product_models::list))
+                .merge(g(can(Master, Create), post(product_models::create))),
         )
-        .route("/product-models/{model_code}", g(can(Master, Read), get(product_models::get_one)))
+        .route(
+            "/product-models/{model_code}",
+            g(can(Master, Read), get(product_models::get_one)),
+        )
         .route(
             "/defect-codes",
-            g(can(Master, Read), get(defect_codes::list)).merge(g(can(Master, Create), post(defect_codes::create))),
+            g(can(Master, Read), get(defect_codes::list))
+                .merge(g(can(Master, Create), post(defect_codes::create))),
         )
         .route(
             "/lots",
             g(can(Lot, Read), get(lots::list)).merge(g(can(Lot, Create), post(lots::create))),
         )
         .route("/lots/{lot_number}", g(can(Lot, Read), get(lots::get_one)))
-        .route("/lots/{lot_number}/serials", g(can(Serial, Create), post(serials::create)))
-        .route("/serials/{serial_number}", g(can(Serial, Read), get(serials::get_one)))
+        .route(
+            "/lots/{lot_number}/serials",
+            g(can(Serial, Create), post(serials::create)),
+        )
+        .route(
+            "/serials/{serial_number}",
+            g(can(Serial, Read), get(serials::get_one)),
+        )
 }
 
 /// The whole application: ops endpoints, `/api/v1`, the OpenAPI document and its browsable docs.
@@ -145,7 +167,13 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     response
 }
 
-fn log_request(method: &str, route: &str, status: StatusCode, elapsed: Duration, response: &Response) {
+fn log_request(
+    method: &str,
+    route: &str,
+    status: StatusCode,
+    elapsed: Duration,
+    response: &Response,
+) {
     let code = response
         .extensions()
         .get::<crate::error::ErrorCode>()
@@ -153,9 +181,15 @@ fn log_request(method: &str, route: &str, status: StatusCode, elapsed: Duration,
         .unwrap_or("");
     let ms = elapsed.as_secs_f64() * 1000.0;
     if status.is_server_error() {
-        tracing::error!(method, route, status = status.as_u16(), code, ms, "request failed");
+        tracing::error!(
+            method,
+            route,
+            status = status.as_u16(),
+            code,
+            ms,
+            "request failed"
+        );
     } else if route != "/healthz" && route != "/readyz" && route != "/metrics" {
         tracing::info!(method, route, status = status.as_u16(), code, ms, "request");
     }
 }
-

@@ -42,8 +42,10 @@ pub async fn create(
 ) -> ApiResult<CreatedSerials> {
     let lot = parse_lot_number(&lot_number)?;
     if !(1..=i32::from(MAX_SERIAL_SEQ)).contains(&req.quantity) {
-        return Err(ApiError::validation(format!("quantity must be 1..={MAX_SERIAL_SEQ}"))
-            .with_details(json!({ "field": "quantity" })));
+        return Err(
+            ApiError::validation(format!("quantity must be 1..={MAX_SERIAL_SEQ}"))
+                .with_details(json!({ "field": "quantity" })),
+        );
     }
     let mut tx = db::begin_write(&state.db, &ctx).await?;
     // Locking the LOT row serialises concurrent creators, so numbers stay distinct and contiguous.
@@ -55,7 +57,10 @@ pub async fn create(
     .await?;
     let (lot_id, count, target, status) = row.ok_or_else(|| lot_not_found(&lot_number))?;
     if status == "COMPLETED" || status == "CANCELLED" {
-        return Err(ApiError::conflict("LOT_CLOSED", format!("LOT {lot_number} is {status}; no serials can be added")));
+        return Err(ApiError::conflict(
+            "LOT_CLOSED",
+            format!("LOT {lot_number} is {status}; no serials can be added"),
+        ));
     }
     let last = count + req.quantity;
     if last > i32::from(MAX_SERIAL_SEQ) {
@@ -182,7 +187,8 @@ struct SerialRow {
 
 pub fn parse_serial_number(s: &str) -> Result<SerialNumber, ApiError> {
     s.parse::<SerialNumber>().map_err(|e| {
-        ApiError::bad_request("INVALID_SERIAL_FORMAT", e.to_string()).with_details(json!({ "serial_number": s }))
+        ApiError::bad_request("INVALID_SERIAL_FORMAT", e.to_string())
+            .with_details(json!({ "serial_number": s }))
     })
 }
 
@@ -195,7 +201,10 @@ pub fn serial_not_found(sn: &str) -> ApiError {
     responses((status = 200, body = inline(crate::error::Envelope<SerialDetail>)),
               (status = 400, body = crate::error::ErrorEnvelope, description = "INVALID_SERIAL_FORMAT"),
               (status = 404, body = crate::error::ErrorEnvelope, description = "SERIAL_NOT_FOUND")))]
-pub async fn get_one(State(state): State<AppState>, ApiPath(sn): ApiPath<String>) -> ApiResult<SerialDetail> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(sn): ApiPath<String>,
+) -> ApiResult<SerialDetail> {
     parse_serial_number(&sn)?;
     let s: SerialRow = sqlx::query_as(
         "SELECT s.id, s.serial_number, l.lot_number, l.line_id, pl.line_code, s.sequence_in_lot, s.status,

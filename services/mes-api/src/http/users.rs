@@ -39,7 +39,10 @@ pub struct UserQuery {
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserQuery), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::error::Envelope<Page<UserView>>))))]
-pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Page<UserView>> {
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<UserQuery>,
+) -> ApiResult<Page<UserView>> {
     let paging = Paging::from_query(q.page, q.page_size)?;
     let role = q.role.map(Role::as_str);
     let filter = "($1::text IS NULL OR role = $1) AND ($2::bool IS NULL OR is_active = $2)";
@@ -71,20 +74,29 @@ pub struct CreateUser {
 
 fn check_username(username: &str) -> Result<(), ApiError> {
     let ok = (2..=50).contains(&username.len())
-        && username.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && username
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::validation("username must be 2-50 characters: letters, digits, `_`, `.`, `-`")
-            .with_details(json!({ "field": "username" })))
+        Err(ApiError::validation(
+            "username must be 2-50 characters: letters, digits, `_`, `.`, `-`",
+        )
+        .with_details(json!({ "field": "username" })))
     }
 }
 
 fn check_full_name(full_name: Option<&str>) -> Result<(), ApiError> {
     match full_name {
-        Some(n) if n.chars().count() > 100 => Err(ApiError::validation("full_name is longer than 100 characters")
-            .with_details(json!({ "field": "full_name" }))),
+        Some(n) if n.chars().count() > 100 => Err(ApiError::validation(
+            "full_name is longer than 100 characters",
+        )
+        .with_details(json!({ "field": "full_name" }))),
         _ => Ok(()),
     }
 }
@@ -120,7 +132,10 @@ pub async fn create(
     .fetch_optional(&mut *tx)
     .await?;
     let user = user.ok_or_else(|| {
-        ApiError::conflict("USER_EXISTS", format!("user `{}` already exists", req.username))
+        ApiError::conflict(
+            "USER_EXISTS",
+            format!("user `{}` already exists", req.username),
+        )
     })?;
     tx.commit().await?;
     Ok(ApiResponse::created(user))
@@ -136,7 +151,10 @@ async fn fetch(state: &AppState, id: i32) -> Result<UserView, ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i32, Path)), security(("bearer" = [])),
     responses((status = 200, body = inline(crate::error::Envelope<UserView>)), (status = 404, body = crate::error::ErrorEnvelope)))]
-pub async fn get_one(State(state): State<AppState>, ApiPath(id): ApiPath<i32>) -> ApiResult<UserView> {
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i32>,
+) -> ApiResult<UserView> {
     Ok(ApiResponse::ok(fetch(&state, id).await?))
 }
 
@@ -178,7 +196,8 @@ pub async fn update(
     .bind(req.is_active)
     .fetch_optional(&mut *tx)
     .await?;
-    let user = user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", format!("no user with id {id}")))?;
+    let user =
+        user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", format!("no user with id {id}")))?;
     tx.commit().await?;
     refresh_access(&state).await;
     Ok(ApiResponse::ok(user))
@@ -199,17 +218,26 @@ pub async fn deactivate(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let user = user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", format!("no user with id {id}")))?;
+    let user =
+        user.ok_or_else(|| ApiError::not_found("USER_NOT_FOUND", format!("no user with id {id}")))?;
     tx.commit().await?;
     refresh_access(&state).await;
     Ok(ApiResponse::ok(user))
 }
 
 /// An ADMIN cannot deactivate or demote themselves: the plant would risk losing its last admin.
-fn refuse_self_lockout(ctx: &RequestContext, id: i32, role: Option<Role>, active: Option<bool>) -> Result<(), ApiError> {
+fn refuse_self_lockout(
+    ctx: &RequestContext,
+    id: i32,
+    role: Option<Role>,
+    active: Option<bool>,
+) -> Result<(), ApiError> {
     let own = matches!(&ctx.principal()?.kind, crate::auth::PrincipalKind::User { id: me, .. } if *me == id);
     if own && (active == Some(false) || role.is_some_and(|r| r != Role::Admin)) {
-        return Err(ApiError::conflict("SELF_LOCKOUT", "you cannot deactivate or demote your own account"));
+        return Err(ApiError::conflict(
+            "SELF_LOCKOUT",
+            "you cannot deactivate or demote your own account",
+        ));
     }
     Ok(())
 }
