@@ -13,6 +13,8 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod metrics;
+pub mod production;
+pub mod realtime;
 pub mod state;
 pub mod telemetry;
 
@@ -49,6 +51,8 @@ pub async fn prepare(db: PgPool, config: Config) -> anyhow::Result<AppState> {
         access: Arc::new(access),
         station_tokens: Arc::new(StationTokens::default()),
         metrics: Arc::new(Metrics::new()),
+        routes: Arc::default(),
+        realtime: realtime::Hub::default(),
         config: Arc::new(config),
         db,
     })
@@ -96,6 +100,9 @@ async fn bootstrap_admin(db: &PgPool, username: &str, password: &str) -> anyhow:
     Ok(())
 }
 
+/// How long an Idempotency-Key is remembered: longer than any station's offline queue.
+pub const IDEMPOTENCY_RETENTION_DAYS: i32 = 30;
+
 /// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
@@ -103,6 +110,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     auth::spawn_access_refresh(state.access.clone(), state.db.clone());
+    state.realtime.spawn_listener(state.db.clone());
+    production::idempotency::spawn_purge(state.db.clone(), IDEMPOTENCY_RETENTION_DAYS);
     let app = http::router(state);
     axum::serve(
         listener,

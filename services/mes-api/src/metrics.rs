@@ -9,6 +9,7 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub process_events: IntCounterVec,
     pub db_pool_size: IntGauge,
     pub db_pool_idle: IntGauge,
 }
@@ -33,6 +34,14 @@ impl Metrics {
             &["method", "route"],
         )
         .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let process_events = IntCounterVec::new(
+            Opts::new(
+                "process_events_total",
+                "process events by line, process and result",
+            ),
+            &["line", "process", "result"],
+        )
+        .unwrap_or_else(|e| panic!("metric definition: {e}"));
         let db_pool_size = IntGauge::new("db_pool_connections", "open database connections")
             .unwrap_or_else(|e| panic!("metric definition: {e}"));
         let db_pool_idle = IntGauge::new("db_pool_idle_connections", "idle database connections")
@@ -40,6 +49,7 @@ impl Metrics {
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
+            Box::new(process_events.clone()),
             Box::new(db_pool_size.clone()),
             Box::new(db_pool_idle.clone()),
         ] {
@@ -51,6 +61,7 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            process_events,
             db_pool_size,
             db_pool_idle,
         }

@@ -10,6 +10,8 @@ use crate::auth::rate_limit::LoginLimiter;
 use crate::auth::station_token::StationTokens;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::production::route_cache::RouteCache;
+use crate::realtime::Hub;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -20,4 +22,6 @@ pub struct AppState {
     pub station_tokens: Arc<StationTokens>,
     pub login_limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
+    pub routes: Arc<RouteCache>,
+    pub realtime: Hub,
 }

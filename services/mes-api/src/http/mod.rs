@@ -3,13 +3,17 @@
 
 pub mod api_tokens;
 pub mod auth;
+pub mod dashboard;
 pub mod defect_codes;
+pub mod history;
 pub mod lines;
 pub mod lots;
 pub mod openapi;
 pub mod ops;
 pub mod page;
+pub mod process;
 pub mod product_models;
+pub mod reworks;
 pub mod serials;
 pub mod users;
 
@@ -107,6 +111,40 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
             "/serials/{serial_number}",
             g(can(Serial, Read), get(serials::get_one)),
         )
+        .route(
+            "/serials/{serial_number}/history",
+            g(can(Audit, Read), get(history::serial_history)),
+        )
+        .route(
+            "/process/start",
+            g(can(Process, Create), post(process::start)),
+        )
+        .route(
+            "/process/complete",
+            g(can(Process, Create), post(process::complete)),
+        )
+        .route(
+            "/process/records",
+            g(can(Process, Read), get(process::records)),
+        )
+        .route(
+            "/reworks",
+            g(can(Process, Read), get(reworks::list))
+                .merge(g(can(Process, Update), post(reworks::create))),
+        )
+        .route(
+            "/reworks/{id}/complete",
+            g(can(Process, Update), post(reworks::complete)),
+        )
+        .route("/audit", g(can(Audit, Read), get(history::audit)))
+        .route(
+            "/dashboard/summary",
+            g(can(Report, Read), get(dashboard::summary)),
+        )
+        .route(
+            "/dashboard/lines/{line_code}/kpis",
+            g(can(Report, Read), get(dashboard::line_kpis)),
+        )
 }
 
 /// The whole application: ops endpoints, `/api/v1`, the OpenAPI document and its browsable docs.
@@ -117,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)
+        .route("/ws/realtime", get(crate::realtime::ws))
         .merge(openapi::docs())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

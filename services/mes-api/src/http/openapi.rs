@@ -6,7 +6,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::http::{api_tokens, auth, defect_codes, lines, lots, product_models, serials, users};
+use crate::http::{
+    api_tokens, auth, dashboard, defect_codes, history, lines, lots, process, product_models,
+    reworks, serials, users,
+};
 use crate::state::AppState;
 
 #[derive(Debug, OpenApi)]
@@ -21,6 +24,10 @@ use crate::state::AppState;
         defect_codes::list, defect_codes::create,
         lots::create, lots::list, lots::get_one,
         serials::create, serials::get_one,
+        process::start, process::complete, process::records,
+        reworks::create, reworks::complete, reworks::list,
+        history::audit, history::serial_history,
+        dashboard::summary, dashboard::line_kpis,
     ),
     components(schemas(crate::error::ErrorEnvelope, crate::error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -32,6 +39,10 @@ use crate::state::AppState;
         (name = "master-data", description = "Product models and defect codes"),
         (name = "lots", description = "LOTs"),
         (name = "serials", description = "Serials and their genealogy"),
+        (name = "process", description = "Station events: START and COMPLETE"),
+        (name = "rework", description = "Rework of defective serials"),
+        (name = "history", description = "Audit log and status history"),
+        (name = "dashboard", description = "Production summary and line KPIs"),
     )
 )]
 pub struct ApiDoc;

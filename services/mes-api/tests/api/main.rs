@@ -10,4 +10,6 @@ mod lines;
 mod lots;
 mod numbering;
 mod ops;
+mod production;
 mod rbac;
+mod realtime;

@@ -1,0 +1,245 @@
+//! `cargo xtask dev`: the whole local stack in one command — PostgreSQL (found or started),
+//! the `mes_dev` database, secrets, mes-api built and started, demo data, then mes-api's output
+//! until Ctrl-C, when everything this run started is stopped again.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use reqwest::Url;
+
+use crate::mes_api::{self, ApiProcess};
+use crate::postgres::{self, Postgres, Purpose};
+use crate::secrets::{self, DevSecrets};
+use crate::seed::{self, DemoUser, Outcome};
+use crate::shutdown::Shutdown;
+
+/// The local stack's database; `--reset` drops and recreates it. (sqlx takes only literal SQL,
+/// hence the name repeated in the two statements below.)
+const DATABASE: &str = "mes_dev";
+/// FORCE ends sessions a previous mes-api may have left open.
+const DROP_DATABASE: &str = "DROP DATABASE IF EXISTS mes_dev WITH (FORCE)";
+const CREATE_DATABASE: &str = "CREATE DATABASE mes_dev";
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Drop and recreate the `mes_dev` database (demo data is seeded again)
+    #[arg(long)]
+    pub reset: bool,
+    /// Port of mes-api on 127.0.0.1 [default: 8080 if free, else any free port]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Plant timezone for production dates and shifts (MES_TIMEZONE)
+    #[arg(long, default_value = "Asia/Seoul")]
+    pub timezone: String,
+    /// Do not create the demo plant, line, defect codes and users
+    #[arg(long)]
+    pub no_seed: bool,
+    /// Always use the project-local cluster in .local/pg, even if a server runs on 5432
+    #[arg(long)]
+    pub own_postgres: bool,
+}
+
+pub async fn run(repo: &Path, args: DevArgs) -> Result<()> {
+    let mut shutdown = Shutdown::listen()?;
+    let options = postgres::Options {
+        own_cluster: args.own_postgres,
+        purpose: Purpose::Dev,
+    };
+    let postgres = postgres::provide(repo, options).await?;
+    let result = run_with_database(repo, &args, &postgres, &mut shutdown).await;
+    let stopped = postgres.stop();
+    result.and(stopped)
+}
+
+async fn run_with_database(
+    repo: &Path,
+    args: &DevArgs,
+    postgres: &Postgres,
+    shutdown: &mut Shutdown,
+) -> Result<()> {
+    prepare_database(postgres, args.reset).await?;
+    let secrets = DevSecrets::ensure(repo)?;
+    let binary = mes_api::build(repo)?;
+    let port = mes_api::choose_port(args.port)?;
+    let config = mes_api::Config {
+        database_url: postgres.url_for_database(DATABASE),
+        listen: ([127, 0, 0, 1], port).into(),
+        jwt_secret_file: secrets.jwt_secret_file.clone(),
+        plant_code: "KR".to_owned(),
+        lot_prefix: "FN".to_owned(),
+        timezone: args.timezone.clone(),
+        admin_user: "admin".to_owned(),
+        admin_password_file: secrets.admin_password_file.clone(),
+    };
+    println!("mes-api: starting on {}", config.listen);
+    let mut api = ApiProcess::spawn(&binary, &config, repo)?;
+
+    let started = tokio::select! {
+        result = start_up(&mut api, repo, args, &secrets, &config.database_url) => result.map(|()| true),
+        signal = shutdown.recv() => {
+            println!("{signal}: stopping before start-up finished");
+            Ok(false)
+        }
+    };
+    let outcome = match started {
+        Ok(true) => serve_until_stopped(&mut api, shutdown).await,
+        Ok(false) => Ok(()),
+        Err(error) => Err(error),
+    };
+    let stopped = api.stop().await;
+    outcome.and(stopped)
+}
+
+/// Forwards mes-api's output until Ctrl-C/SIGTERM (a clean exit) or until mes-api dies (an error).
+async fn serve_until_stopped(api: &mut ApiProcess, shutdown: &mut Shutdown) -> Result<()> {
+    tokio::select! {
+        signal = shutdown.recv() => {
+            println!("\n{signal}: shutting down");
+            Ok(())
+        }
+        status = api.exited() => Err(anyhow!(
+            "mes-api exited unexpectedly ({}); its last output:\n{}",
+            status.map_or_else(|error| error.to_string(), |status| status.to_string()),
+            api.tail()
+        )),
+    }
+}
+
+/// Everything between spawning mes-api and handing the terminal over to its output.
+async fn start_up(
+    api: &mut ApiProcess,
+    repo: &Path,
+    args: &DevArgs,
+    secrets: &DevSecrets,
+    database_url: &Url,
+) -> Result<()> {
+    api.wait_ready().await?;
+    let base = api.base_url().clone();
+    let users = demo_users(secrets)?;
+    let seeded = if args.no_seed {
+        None
+    } else {
+        let outcome = seed::seed(&base.join("api/v1/")?, &users).await?;
+        let text = credentials_text(&base, &users);
+        secrets::write_private(&secrets.credentials_file(), &text)?;
+        Some(outcome)
+    };
+    start_companions(&base);
+    print_banner(repo, &base, database_url, secrets, &users, seeded.as_ref());
+    Ok(())
+}
+
+/// Hook for the rest of the stack: later issues start the production simulator (feeding START/
+/// COMPLETE events as the demo stations) and the dashboard here, once mes-api is ready and
+/// seeded, add the dashboard URL to the banner, and stop them in `run_with_database` before mes-api.
+fn start_companions(_api_base: &Url) {}
+
+async fn prepare_database(postgres: &Postgres, reset: bool) -> Result<()> {
+    let mut connection = postgres.connect_admin().await?;
+    if reset {
+        println!("postgres: dropping database {DATABASE} (--reset)");
+        sqlx::query(DROP_DATABASE).execute(&mut connection).await?;
+    }
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut connection)
+            .await?;
+    if !exists {
+        println!("postgres: creating database {DATABASE}");
+        sqlx::query(CREATE_DATABASE)
+            .execute(&mut connection)
+            .await?;
+    }
+    Ok(())
+}
+
+fn demo_users(secrets: &DevSecrets) -> Result<Vec<DemoUser>> {
+    seed::DEMO_ACCOUNTS
+        .iter()
+        .map(|&(username, role, full_name)| {
+            Ok(DemoUser {
+                username,
+                role,
+                full_name,
+                password: secrets.password(username)?,
+            })
+        })
+        .collect()
+}
+
+fn credentials_text(api_base: &Url, users: &[DemoUser]) -> String {
+    format!(
+        "# Demo logins of the local MES stack (`cargo xtask dev`), rewritten on every run.\n\
+         mes-api   {api_base}\n\
+         API docs  {api_base}docs\n\n{}",
+        seed::credentials_table(users)
+    )
+}
+
+fn print_banner(
+    repo: &Path,
+    api_base: &Url,
+    database_url: &Url,
+    secrets: &DevSecrets,
+    users: &[DemoUser],
+    seeded: Option<&Outcome>,
+) {
+    let shown = |path: &Path| {
+        path.strip_prefix(repo)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
+    let rule = "=".repeat(72);
+    println!("\n{rule}");
+    println!("  MES local stack is running");
+    println!("    mes-api    {api_base}");
+    println!("    API docs   {api_base}docs");
+    println!("    database   {}", postgres::redacted(database_url));
+    println!();
+    let credentials = shown(&secrets.credentials_file());
+    match seeded {
+        Some(Outcome::Seeded) => {
+            for line in seed::credentials_table(users).lines() {
+                println!("    {line}");
+            }
+            println!("\n  These logins are saved in {credentials} (readable only by you).");
+        }
+        Some(Outcome::AlreadySeeded) => {
+            println!("  Demo data was seeded before; the logins are in {credentials}.");
+        }
+        None => println!(
+            "  No demo data (--no-seed). Log in as `admin`; the password is in {}.",
+            shown(&secrets.admin_password_file)
+        ),
+    }
+    println!("  Press Ctrl-C to stop.");
+    println!("{rule}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_statements_name_the_dev_database() {
+        assert!(DROP_DATABASE.contains(&format!(" {DATABASE} ")));
+        assert!(CREATE_DATABASE.ends_with(&format!(" {DATABASE}")));
+    }
+
+    #[test]
+    fn credentials_file_names_the_urls_and_every_login() -> Result<()> {
+        let users = vec![DemoUser {
+            username: "admin",
+            role: "ADMIN",
+            full_name: "Bootstrap Administrator",
+            password: "pw1".to_owned(),
+        }];
+        let text = credentials_text(&Url::parse("http://127.0.0.1:8080/")?, &users);
+        assert!(text.contains("mes-api   http://127.0.0.1:8080/\n"));
+        assert!(text.contains("API docs  http://127.0.0.1:8080/docs\n"));
+        assert!(text.ends_with("user   role   password\nadmin  ADMIN  pw1\n"));
+        Ok(())
+    }
+}
