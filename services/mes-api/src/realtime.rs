@@ -45,9 +45,10 @@ impl Hub {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);
-            loop {
+            while !db.is_closed() {
                 match listen(&db, &tx).await {
                     Ok(()) => delay = Duration::from_millis(200),
+                    Err(_) if db.is_closed() => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "realtime listener lost; reconnecting");
                         tokio::time::sleep(delay).await;
@@ -61,7 +62,8 @@ impl Hub {
 
 async fn listen(db: &PgPool, tx: &broadcast::Sender<String>) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(db).await?;
-    listener.ignore_pool_close_event(true);
+    // Closing the pool (shutdown, tests) ends the listener instead of keeping a connection.
+    listener.ignore_pool_close_event(false);
     listener.listen(CHANNEL).await?;
     tracing::info!("realtime listener subscribed");
     loop {
