@@ -93,6 +93,33 @@ impl From<sqlx::Error> for ApiError {
                     "the database is not reachable; retry later",
                 )
             }
+            // A safety net behind the handlers' own validation: input the database refuses is
+            // the client's error, named without SQL text.
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                let constraint = db.constraint().map(str::to_owned);
+                match (&*code, code.get(..2)) {
+                    ("22P05" | "22021", _) => {
+                        Self::validation("text must not contain NUL characters")
+                    }
+                    (_, Some("22")) => Self::validation("a value is out of range or malformed"),
+                    ("23505", _) => Self::conflict(
+                        "ALREADY_EXISTS",
+                        "a record with this identity already exists",
+                    )
+                    .with_details(serde_json::json!({ "constraint": constraint })),
+                    ("23503" | "23514" | "23502" | "23P01", _) => {
+                        Self::validation("the request violates a data rule")
+                            .with_details(serde_json::json!({ "constraint": constraint }))
+                    }
+                    ("40001" | "40P01", _) => Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "RETRY",
+                        "the request collided with a concurrent one; retry it",
+                    ),
+                    _ => Self::internal(e),
+                }
+            }
             _ => Self::internal(e),
         }
     }

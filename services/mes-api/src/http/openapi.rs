@@ -29,7 +29,13 @@ use crate::state::AppState;
         history::audit, history::serial_history,
         dashboard::summary, dashboard::line_kpis,
     ),
-    components(schemas(crate::error::ErrorEnvelope, crate::error::ErrorBody)),
+    components(schemas(
+        crate::error::ErrorEnvelope,
+        crate::error::ErrorBody,
+        crate::http::lots::LotStatus,
+        crate::http::lots::Priority,
+        crate::auth::Role,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Log in, who am I"),
