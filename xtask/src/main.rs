@@ -14,6 +14,7 @@ mod seed;
 mod shutdown;
 mod stack;
 mod test;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -33,6 +33,7 @@ struct Stage {
     name: &'static str,
     program: OsString,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Stage {
@@ -41,6 +42,7 @@ impl Stage {
             name,
             program: cmd::cargo(),
             args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            env: Vec::new(),
         }
     }
 
@@ -66,7 +68,7 @@ impl Stage {
 
 /// Every check, in the order they run. New checks (npm tests, artifact validators, CRD drift)
 /// are added here; cheap, fast-failing ones first.
-fn stages(nextest_args: &[String]) -> Vec<Stage> {
+fn stages(nextest_args: &[String], schemathesis: &Path) -> Vec<Stage> {
     let mut tests = Stage::cargo(
         "tests",
         &["nextest", "run", "--workspace", "--no-fail-fast"],
@@ -86,6 +88,26 @@ fn stages(nextest_args: &[String]) -> Vec<Stage> {
             ],
         ),
         tests,
+        // Fuzzes mes-api from its own OpenAPI document (an ignored test, run only here).
+        Stage {
+            env: vec![(
+                "SCHEMATHESIS".to_owned(),
+                schemathesis.display().to_string(),
+            )],
+            ..Stage::cargo(
+                "api-fuzz",
+                &[
+                    "nextest",
+                    "run",
+                    "-p",
+                    "mes-api",
+                    "--run-ignored",
+                    "only",
+                    "-E",
+                    "test(schemathesis)",
+                ],
+            )
+        },
     ]
 }
 
@@ -106,6 +128,7 @@ struct StageRun {
 pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     let mut shutdown = Shutdown::listen()?;
     ensure_tools()?;
+    let schemathesis = crate::tools::schemathesis(repo)?;
     let options = postgres::Options {
         own_cluster: args.own_postgres,
         purpose: Purpose::Test,
@@ -116,7 +139,7 @@ pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     println!("test: DATABASE_URL={}", postgres::redacted(&database_url));
 
     let started = Instant::now();
-    let plan = stages(&args.nextest_args);
+    let plan = stages(&args.nextest_args, &schemathesis);
     let mut runs = Vec::new();
     for stage in &plan {
         println!("\n==> {}: {}", stage.name, stage.command_line());
@@ -165,6 +188,7 @@ async fn run_stage(
     let mut child = Command::from(stage.command())
         .current_dir(repo)
         .env("DATABASE_URL", database_url.as_str())
+        .envs(stage.env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("could not start `{}`", stage.command_line()))?;
@@ -273,9 +297,16 @@ mod tests {
 
     #[test]
     fn stages_run_format_then_clippy_then_tests_with_extra_nextest_args_last() {
-        let plan = stages(&["-E".to_owned(), "test(lot)".to_owned()]);
+        let plan = stages(
+            &["-E".to_owned(), "test(lot)".to_owned()],
+            Path::new("/x/schemathesis"),
+        );
         let names: Vec<&str> = plan.iter().map(|stage| stage.name).collect();
-        assert_eq!(names, ["format", "clippy", "tests"]);
+        assert_eq!(names, ["format", "clippy", "tests", "api-fuzz"]);
+        assert_eq!(
+            plan[3].env,
+            [("SCHEMATHESIS".to_owned(), "/x/schemathesis".to_owned())]
+        );
         assert_eq!(
             plan[1].args,
             [
@@ -314,7 +345,7 @@ mod tests {
 
     #[test]
     fn summary_marks_the_failed_stage_and_those_not_run() {
-        let plan = stages(&[]);
+        let plan = stages(&[], Path::new("st"));
         let runs = vec![
             StageRun {
                 name: "format",
@@ -330,16 +361,17 @@ mod tests {
         assert_eq!(
             summary(&plan, &runs, Duration::from_secs(32)),
             "test summary:\n  \
-             format  passed           0.4s\n  \
-             clippy  FAILED          31.0s\n  \
-             tests   not run\n\
+             format    passed           0.4s\n  \
+             clippy    FAILED          31.0s\n  \
+             tests     not run\n  \
+             api-fuzz  not run\n\
              FAILED in 32.0s"
         );
     }
 
     #[test]
     fn summary_says_all_passed_only_when_every_stage_ran_and_passed() {
-        let plan = stages(&[]);
+        let plan = stages(&[], Path::new("st"));
         let runs: Vec<StageRun> = plan
             .iter()
             .map(|stage| StageRun {

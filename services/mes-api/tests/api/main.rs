@@ -7,6 +7,7 @@ mod harness;
 mod auth;
 mod bad_input;
 mod crash;
+mod fuzz;
 mod lines;
 mod lots;
 mod numbering;

@@ -1,0 +1,49 @@
+//! Test tools from package registries, installed on demand into `.local/tools` (pinned versions,
+//! so every machine checks with the same tool).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+
+pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// The `schemathesis` CLI in a project-local virtualenv, installed when missing.
+pub fn schemathesis(repo: &Path) -> Result<PathBuf> {
+    let venv = repo.join(".local/tools/venv");
+    let bin = venv.join("bin/schemathesis");
+    let pinned = venv.join(format!(".{SCHEMATHESIS}"));
+    if bin.exists() && pinned.exists() {
+        return Ok(bin);
+    }
+    println!("test: installing {SCHEMATHESIS} into {}", venv.display());
+    if !cmd::succeeds(Command::new("python3").args(["-m", "venv", "--help"])) || !make_venv(&venv) {
+        // Debian ships venv and pip separately from python3.
+        if nix::unistd::Uid::effective().is_root() {
+            cmd::run(
+                Command::new("apt-get")
+                    .args(["install", "-y", "-q", "python3-venv", "python3-pip"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )?;
+        }
+        if !make_venv(&venv) {
+            bail!("cannot create a Python virtualenv; install python3-venv");
+        }
+    }
+    cmd::run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+        SCHEMATHESIS,
+    ]))
+    .context("installing schemathesis from PyPI")?;
+    std::fs::write(&pinned, "").context("marking the installed version")?;
+    Ok(bin)
+}
+
+fn make_venv(venv: &Path) -> bool {
+    let _ = std::fs::remove_dir_all(venv);
+    cmd::succeeds(Command::new("python3").arg("-m").arg("venv").arg(venv))
+}
