@@ -86,6 +86,26 @@ async fn every_write_endpoint_refuses_bad_bodies_and_writes_nothing(db: PgPool) 
             path: format!("/api/v1/lots/{lot}/serials"),
             valid: json!({ "quantity": 2 }),
         },
+        WriteEndpoint {
+            method: Method::POST,
+            path: "/api/v1/process/start".into(),
+            valid: json!({ "serial_number": "FN-KR-251109D-001-0001", "process_code": "SPRING", "operator_id": "W1" }),
+        },
+        WriteEndpoint {
+            method: Method::POST,
+            path: "/api/v1/process/complete".into(),
+            valid: json!({ "serial_number": "FN-KR-251109D-001-0001", "process_code": "SPRING", "is_pass": true }),
+        },
+        WriteEndpoint {
+            method: Method::POST,
+            path: "/api/v1/reworks".into(),
+            valid: json!({ "serial_number": "FN-KR-251109D-001-0001" }),
+        },
+        WriteEndpoint {
+            method: Method::POST,
+            path: "/api/v1/reworks/1/complete".into(),
+            valid: json!({ "result": "SCRAP" }),
+        },
     ];
     let before = app.fingerprint().await;
     for e in &endpoints {

@@ -212,6 +212,63 @@ async fn permission_matrix_holds_for_every_endpoint(db: PgPool) {
             None,
             Some(("SERIAL", "READ")),
         ),
+        ep(
+            M::GET,
+            format!("/api/v1/serials/{serial}/history"),
+            None,
+            Some(("AUDIT", "READ")),
+        ),
+        ep(
+            M::GET,
+            "/api/v1/audit?entity=lots",
+            None,
+            Some(("AUDIT", "READ")),
+        ),
+        ep(
+            M::POST,
+            "/api/v1/process/start",
+            Some(json!({ "serial_number": serial, "process_code": "SPRING", "operator_id": "W1" })),
+            Some(("PROCESS", "CREATE")),
+        ),
+        ep(
+            M::POST,
+            "/api/v1/process/complete",
+            Some(
+                json!({ "serial_number": serial, "process_code": "SPRING", "is_pass": false, "defect_code": "D001" }),
+            ),
+            Some(("PROCESS", "CREATE")),
+        ),
+        ep(
+            M::GET,
+            "/api/v1/process/records",
+            None,
+            Some(("PROCESS", "READ")),
+        ),
+        ep(
+            M::POST,
+            "/api/v1/reworks",
+            Some(json!({ "serial_number": serial })),
+            Some(("PROCESS", "UPDATE")),
+        ),
+        ep(
+            M::POST,
+            "/api/v1/reworks/1/complete",
+            Some(json!({ "result": "PASS" })),
+            Some(("PROCESS", "UPDATE")),
+        ),
+        ep(M::GET, "/api/v1/reworks", None, Some(("PROCESS", "READ"))),
+        ep(
+            M::GET,
+            "/api/v1/dashboard/summary",
+            None,
+            Some(("REPORT", "READ")),
+        ),
+        ep(
+            M::GET,
+            "/api/v1/dashboard/lines/L1/kpis",
+            None,
+            Some(("REPORT", "READ")),
+        ),
     ];
 
     let supervisor = app.user_token("sup", "SUPERVISOR").await;
