@@ -33,7 +33,7 @@ pub async fn start(
     ApiJson(req): ApiJson<StartRequest>,
 ) -> Result<Response, ApiError> {
     let idem = Idempotency::from_request(&headers, &ctx.actor, "POST", "/process/start", &req)?;
-    idempotency::once(
+    idempotency::once_inline(
         &state.db,
         idem.as_ref(),
         StatusCode::OK,
@@ -56,7 +56,7 @@ pub async fn complete(
     ApiJson(req): ApiJson<CompleteRequest>,
 ) -> Result<Response, ApiError> {
     let idem = Idempotency::from_request(&headers, &ctx.actor, "POST", "/process/complete", &req)?;
-    idempotency::once(
+    idempotency::once_inline(
         &state.db,
         idem.as_ref(),
         StatusCode::OK,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::idempotency::Idempotency;
+use super::idempotency::{Idempotency, Outcome, Stored};
 use super::route_cache::LineRouting;
 use super::{ROLLUP_SHARDS, audit_context_binds, routing_error};
 use crate::db;
@@ -115,6 +115,71 @@ struct Locked {
     line_version: DateTime<Utc>,
     open_id: Option<i64>,
     open_started_at: Option<DateTime<Utc>>,
+    stored_hash: Option<Vec<u8>>,
+    stored_status: Option<i16>,
+    stored_body: Option<Value>,
+    stored_method: Option<String>,
+    stored_path: Option<String>,
+}
+
+impl Locked {
+    /// The answer already stored for this request's Idempotency-Key, if any.
+    fn replay(
+        &self,
+        idem: Option<&Idempotency>,
+    ) -> Result<Option<axum::response::Response>, ApiError> {
+        let (Some(i), Some(hash), Some(status), Some(body), Some(method), Some(path)) = (
+            idem,
+            self.stored_hash.clone(),
+            self.stored_status,
+            self.stored_body.clone(),
+            self.stored_method.clone(),
+            self.stored_path.clone(),
+        ) else {
+            return Ok(None);
+        };
+        i.answer(Stored {
+            request_hash: hash,
+            response_status: status,
+            response_body: body,
+            method,
+            path,
+        })
+        .map(Some)
+    }
+}
+
+/// The Idempotency-Key row an event inserts in its write statement (all NULL without a key).
+struct KeyRecord<'a> {
+    principal: Option<&'a str>,
+    key: Option<&'a str>,
+    method: Option<&'static str>,
+    path: Option<&'a str>,
+    hash: Option<&'a [u8]>,
+    body: Option<Value>,
+}
+
+impl<'a> KeyRecord<'a> {
+    fn new<T: Serialize>(idem: Option<&'a Idempotency>, response: &T) -> Result<Self, ApiError> {
+        Ok(Self {
+            principal: idem.map(Idempotency::principal),
+            key: idem.map(Idempotency::key),
+            method: idem.map(Idempotency::method),
+            path: idem.map(Idempotency::path),
+            hash: idem.map(Idempotency::hash),
+            body: idem.map(|_| Idempotency::envelope(response)).transpose()?,
+        })
+    }
+}
+
+/// The CTE that records the Idempotency-Key, numbered from parameter `$first`.
+fn key_cte(first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "k AS (INSERT INTO idempotency_keys (principal, idempotency_key, method, path, request_hash, response_status, response_body)
+               SELECT {}, {}, {}, {}, {}, 200, {} WHERE {}::text IS NOT NULL)",
+        p(0), p(1), p(2), p(3), p(4), p(5), p(0)
+    )
 }
 
 const LOCK_SERIAL: &str = "SELECT set_config('mes.user', $2, true), set_config('mes.ip', $3, true),
@@ -122,17 +187,21 @@ const LOCK_SERIAL: &str = "SELECT set_config('mes.user', $2, true), set_config('
         now() AS now, nextval('process_data_id_seq') AS next_id,
         s.id AS serial_id, s.serial_number, s.status, s.next_sequence, s.in_process, s.work_order,
         l.id AS lot_id, l.lot_number, l.status AS lot_status, l.line_id, pl.updated_at AS line_version,
-        pd.id AS open_id, pd.started_at AS open_started_at
+        pd.id AS open_id, pd.started_at AS open_started_at,
+        ik.request_hash AS stored_hash, ik.response_status AS stored_status, ik.response_body AS stored_body,
+        ik.method AS stored_method, ik.path AS stored_path
     FROM serials s
     JOIN lots l ON l.id = s.lot_id
     JOIN production_lines pl ON pl.id = l.line_id
-    LEFT JOIN process_data pd ON pd.serial_id = s.id AND pd.status = 'IN_PROGRESS'";
+    LEFT JOIN process_data pd ON pd.serial_id = s.id AND pd.status = 'IN_PROGRESS'
+    LEFT JOIN idempotency_keys ik ON ik.principal = $7 AND ik.idempotency_key = $8";
 
 async fn lock_serial(
     tx: &mut sqlx::PgConnection,
     ctx: &RequestContext,
     by_serial: Option<&str>,
     by_record: Option<i64>,
+    idem: Option<&Idempotency>,
 ) -> Result<Option<Locked>, ApiError> {
     let (actor, ip, agent, request_id) = audit_context_binds(ctx);
     let query = match by_record {
@@ -148,6 +217,8 @@ async fn lock_serial(
         .bind(agent)
         .bind(request_id)
         .bind(by_record.unwrap_or_default())
+        .bind(idem.map(Idempotency::principal))
+        .bind(idem.map(Idempotency::key))
         .fetch_optional(&mut *tx)
         .await?)
 }
@@ -193,16 +264,19 @@ pub async fn start(
     ctx: &RequestContext,
     req: &StartRequest,
     idem: Option<&Idempotency>,
-) -> Result<StartResponse, ApiError> {
+) -> Result<Outcome<StartResponse>, ApiError> {
     parse_serial_number(&req.serial_number)?;
     text_field("operator_id", &req.operator_id, 50)?;
     opt_text_field("equipment_id", req.equipment_id.as_deref(), 50)?;
     opt_text_field("workstation", req.workstation.as_deref(), 50)?;
 
     let mut tx = state.db.begin().await?;
-    let row = lock_serial(&mut tx, ctx, Some(&req.serial_number), None)
+    let row = lock_serial(&mut tx, ctx, Some(&req.serial_number), None, idem)
         .await?
         .ok_or_else(|| serial_not_found(&req.serial_number))?;
+    if let Some(stored) = row.replay(idem)? {
+        return Ok(Outcome::Replayed(stored));
+    }
     if row.lot_status == "CANCELLED" {
         return Err(ApiError::conflict(
             "LOT_CANCELLED",
@@ -237,7 +311,17 @@ pub async fn start(
         row.next_id,
         json!({ "work_order": work_order }),
     );
-    sqlx::query(
+    let response = StartResponse {
+        process_data_id: row.next_id,
+        serial_number: row.serial_number.clone(),
+        lot_number: row.lot_number.clone(),
+        process_code: process.code.clone(),
+        process_name: process.name.clone(),
+        work_order: work_order as i32,
+        started_at: row.now,
+    };
+    let key = KeyRecord::new(idem, &response)?;
+    sqlx::query(sql!(
         "WITH pd AS (
             INSERT INTO process_data (id, serial_id, process_id, work_order, started_at, operator_id, equipment_id, workstation)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)),
@@ -250,9 +334,11 @@ pub async fn start(
          r AS (
             INSERT INTO process_rollups (bucket, line_id, process_id, shard, started)
             VALUES (date_trunc('hour', $5), $10, $3, $11, 1)
-            ON CONFLICT (line_id, bucket, process_id, shard) DO UPDATE SET started = process_rollups.started + 1)
+            ON CONFLICT (line_id, bucket, process_id, shard) DO UPDATE SET started = process_rollups.started + 1),
+         {}
          SELECT pg_notify('mes_events', $12)",
-    )
+        key_cte(13)
+    ))
     .bind(row.next_id)
     .bind(row.serial_id)
     .bind(process.id)
@@ -265,6 +351,12 @@ pub async fn start(
     .bind(routing.line_id)
     .bind(row.serial_id % ROLLUP_SHARDS)
     .bind(payload)
+    .bind(key.principal)
+    .bind(key.key)
+    .bind(key.method)
+    .bind(key.path)
+    .bind(key.hash)
+    .bind(key.body)
     .execute(&mut *tx)
     .await
     .map_err(|e| match db::violated_constraint(&e) {
@@ -272,26 +364,13 @@ pub async fn start(
         Some("process_data_one_open_per_serial") => ApiError::conflict("ALREADY_STARTED", "this serial already has an open process"),
         _ => e.into(),
     })?;
-    let response = StartResponse {
-        process_data_id: row.next_id,
-        serial_number: row.serial_number.clone(),
-        lot_number: row.lot_number.clone(),
-        process_code: process.code.clone(),
-        process_name: process.name.clone(),
-        work_order: work_order as i32,
-        started_at: row.now,
-    };
-    if let Some(i) = idem {
-        i.record(&mut tx, axum::http::StatusCode::OK, &response)
-            .await?;
-    }
     tx.commit().await?;
     state
         .metrics
         .process_events
         .with_label_values(&[routing.line_code.as_str(), process.code.as_str(), "started"])
         .inc();
-    Ok(response)
+    Ok(Outcome::Done(response))
 }
 
 /// Validates `data` against the process's schema; the error names the failing field.
@@ -323,7 +402,7 @@ pub async fn complete(
     ctx: &RequestContext,
     req: &CompleteRequest,
     idem: Option<&Idempotency>,
-) -> Result<CompleteResponse, ApiError> {
+) -> Result<Outcome<CompleteResponse>, ApiError> {
     let by_serial = match (req.process_data_id, &req.serial_number, &req.process_code) {
         (Some(_), None, None) => None,
         (None, Some(sn), Some(_)) => {
@@ -381,12 +460,15 @@ pub async fn complete(
     }
 
     let mut tx = state.db.begin().await?;
-    let row = lock_serial(&mut tx, ctx, by_serial, req.process_data_id)
+    let row = lock_serial(&mut tx, ctx, by_serial, req.process_data_id, idem)
         .await?
         .ok_or_else(|| match by_serial {
             Some(sn) => serial_not_found(sn),
             None => ApiError::not_found("PROCESS_RECORD_NOT_FOUND", "no such process_data_id"),
         })?;
+    if let Some(stored) = row.replay(idem)? {
+        return Ok(Outcome::Replayed(stored));
+    }
     let routing = state
         .routes
         .get(&mut tx, row.line_id, row.line_version)
@@ -479,7 +561,25 @@ pub async fn complete(
         json!({ "is_pass": req.is_pass, "cycle_time": cycle_time, "serial_status": serial_status,
                 "defect_code": req.defect_code }),
     );
-    sqlx::query(
+    let mut response = CompleteResponse {
+        process_data_id: record_id,
+        serial_number: row.serial_number.clone(),
+        lot_number: row.lot_number.clone(),
+        process_code: process.code.clone(),
+        is_pass: req.is_pass,
+        completed_at,
+        cycle_time,
+        serial_status: serial_status.to_owned(),
+        next_process: next,
+        lot_status: if row.lot_status == "CREATED" {
+            "IN_PROGRESS".to_owned()
+        } else {
+            row.lot_status.clone()
+        },
+    };
+    // A finishing event learns its LOT's status only after the write; it records its key after.
+    let key = KeyRecord::new(idem.filter(|_| !serial_completed), &response)?;
+    sqlx::query(sql!(
         "WITH pd AS (
             UPDATE process_data SET status = $2, completed_at = $3, cycle_time = $4, is_pass = $5,
                    process_specific_data = $6, inspection_result = $7, defect_code = $8, defect_description = $9,
@@ -499,9 +599,11 @@ pub async fn complete(
             ON CONFLICT (line_id, bucket, process_id, shard) DO UPDATE SET
                 passed = process_rollups.passed + EXCLUDED.passed, failed = process_rollups.failed + EXCLUDED.failed,
                 completed = process_rollups.completed + EXCLUDED.completed,
-                cycle_time_sum = process_rollups.cycle_time_sum + EXCLUDED.cycle_time_sum)
+                cycle_time_sum = process_rollups.cycle_time_sum + EXCLUDED.cycle_time_sum),
+         {}
          SELECT pg_notify('mes_events', $22)",
-    )
+        key_cte(23)
+    ))
     .bind(record_id)
     .bind(if req.is_pass { "COMPLETED" } else { "FAILED" })
     .bind(completed_at)
@@ -524,6 +626,12 @@ pub async fn complete(
     .bind(i32::from(req.is_pass))
     .bind(i32::from(!req.is_pass))
     .bind(payload)
+    .bind(key.principal)
+    .bind(key.key)
+    .bind(key.method)
+    .bind(key.path)
+    .bind(key.hash)
+    .bind(key.body)
     .execute(&mut *tx)
     .await
     .map_err(|e| match db::violated_constraint(&e) {
@@ -534,28 +642,12 @@ pub async fn complete(
         .with_details(json!({ "field": "defect_code" })),
         _ => e.into(),
     })?;
-    let lot_status = if serial_completed {
-        close_lot_if_done(&mut tx, row.lot_id).await?
-    } else if row.lot_status == "CREATED" {
-        "IN_PROGRESS".to_owned()
-    } else {
-        row.lot_status.clone()
-    };
-    let response = CompleteResponse {
-        process_data_id: record_id,
-        serial_number: row.serial_number.clone(),
-        lot_number: row.lot_number.clone(),
-        process_code: process.code.clone(),
-        is_pass: req.is_pass,
-        completed_at,
-        cycle_time,
-        serial_status: serial_status.to_owned(),
-        next_process: next,
-        lot_status,
-    };
-    if let Some(i) = idem {
-        i.record(&mut tx, axum::http::StatusCode::OK, &response)
-            .await?;
+    if serial_completed {
+        response.lot_status = close_lot_if_done(&mut tx, row.lot_id).await?;
+        if let Some(i) = idem {
+            i.record(&mut tx, axum::http::StatusCode::OK, &response)
+                .await?;
+        }
     }
     tx.commit().await?;
     state
@@ -567,7 +659,7 @@ pub async fn complete(
             if req.is_pass { "passed" } else { "failed" },
         ])
         .inc();
-    Ok(response)
+    Ok(Outcome::Done(response))
 }
 
 fn unreachable_request() -> Result<String, ApiError> {

@@ -65,9 +65,29 @@ impl Idempotency {
         }))
     }
 
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn hash(&self) -> &[u8] {
+        &self.hash
+    }
+
     /// The stored response of an earlier request with this key, if there is one.
     pub async fn replay(&self, db: &PgPool) -> Result<Option<Response>, ApiError> {
-        let stored: Option<(Vec<u8>, i16, Value, String, String)> = sqlx::query_as(
+        let stored: Option<Stored> = sqlx::query_as(
             "SELECT request_hash, response_status, response_body, method, path FROM idempotency_keys
              WHERE principal = $1 AND idempotency_key = $2",
         )
@@ -75,9 +95,19 @@ impl Idempotency {
         .bind(&self.key)
         .fetch_optional(db)
         .await?;
-        let Some((hash, status, body, method, path)) = stored else {
-            return Ok(None);
-        };
+        stored.map(|s| self.answer(s)).transpose()
+    }
+
+    /// The response for a stored record of this key: the original one, or a refusal when the
+    /// key was used for a different request.
+    pub fn answer(&self, stored: Stored) -> Result<Response, ApiError> {
+        let Stored {
+            request_hash: hash,
+            response_status: status,
+            response_body: body,
+            method,
+            path,
+        } = stored;
         if hash != self.hash || method != self.method || path != self.path {
             return Err(ApiError::unprocessable(
                 "IDEMPOTENCY_KEY_REUSED",
@@ -90,7 +120,17 @@ impl Idempotency {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
-        Ok(Some(response))
+        Ok(response)
+    }
+
+    /// The body stored for a successful response.
+    pub fn envelope<T: Serialize>(data: &T) -> Result<Value, ApiError> {
+        serde_json::to_value(Envelope {
+            success: true,
+            data,
+            timestamp: Utc::now(),
+        })
+        .map_err(ApiError::internal)
     }
 
     /// Records the response inside the transaction that makes the change.
@@ -100,12 +140,7 @@ impl Idempotency {
         status: StatusCode,
         data: &T,
     ) -> Result<(), ApiError> {
-        let body = serde_json::to_value(Envelope {
-            success: true,
-            data,
-            timestamp: Utc::now(),
-        })
-        .map_err(ApiError::internal)?;
+        let body = Self::envelope(data)?;
         sqlx::query(
             "INSERT INTO idempotency_keys (principal, idempotency_key, method, path, request_hash, response_status, response_body)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -120,6 +155,50 @@ impl Idempotency {
         .execute(tx)
         .await?;
         Ok(())
+    }
+}
+
+/// A stored idempotency record, as read by [`Idempotency::replay`] or joined into an event's
+/// locking query.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Stored {
+    pub request_hash: Vec<u8>,
+    pub response_status: i16,
+    pub response_body: Value,
+    pub method: String,
+    pub path: String,
+}
+
+/// What a keyed write did: its work, or found its key already answered.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    Done(T),
+    Replayed(Response),
+}
+
+/// Like [`once`] for writes that look their key up themselves, in the statement that locks
+/// their row (one round trip fewer on the hot path).
+pub async fn once_inline<T, F>(
+    db: &PgPool,
+    idem: Option<&Idempotency>,
+    status: StatusCode,
+    work: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: std::future::Future<Output = Result<Outcome<T>, ApiError>>,
+{
+    match work.await {
+        Ok(Outcome::Done(data)) => Ok(crate::error::ApiResponse { status, data }.into_response()),
+        Ok(Outcome::Replayed(response)) => Ok(response),
+        Err(e) => {
+            if let Some(i) = idem
+                && let Some(stored) = i.replay(db).await?
+            {
+                return Ok(stored);
+            }
+            Err(e)
+        }
     }
 }
 
