@@ -108,3 +108,22 @@ async fn readiness_fails_when_the_database_is_gone(db: PgPool) {
         "liveness does not depend on the database"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn replicas_starting_together_migrate_once(db: PgPool) {
+    let config = crate::harness::config(&[]);
+    let (a, b, c) = tokio::join!(
+        mes_api::prepare(db.clone(), config.clone()),
+        mes_api::prepare(db.clone(), config.clone()),
+        mes_api::prepare(db.clone(), config)
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(admins, 1, "one bootstrap admin");
+    assert!(mes_api::db::migrations_applied(&db).await.unwrap());
+}
