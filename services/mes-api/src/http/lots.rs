@@ -12,6 +12,7 @@ use crate::db;
 use crate::error::{ApiError, ApiResponse, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, RequestContext};
 use crate::http::page::{Page, Paging};
+use crate::production::idempotency::{self, Idempotency};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl LotStatus {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLot {
     pub line_code: String,
@@ -108,6 +109,7 @@ const LOT_SELECT: &str = "SELECT l.id, l.lot_number, l.plant_code, pl.line_code,
     JOIN product_models pm ON pm.id = l.product_model_id";
 
 #[utoipa::path(post, path = "/api/v1/lots", tag = "lots", request_body = CreateLot, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries exactly-once")),
     responses((status = 201, body = inline(crate::error::Envelope<LotView>)),
               (status = 404, body = crate::error::ErrorEnvelope, description = "LINE_NOT_FOUND"),
               (status = 409, body = crate::error::ErrorEnvelope, description = "LOT_SEQUENCE_EXHAUSTED, LINE_INACTIVE"),
@@ -115,8 +117,25 @@ const LOT_SELECT: &str = "SELECT l.id, l.lot_number, l.plant_code, pl.line_code,
 pub async fn create(
     State(state): State<AppState>,
     ctx: RequestContext,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<CreateLot>,
-) -> ApiResult<LotView> {
+) -> Result<axum::response::Response, ApiError> {
+    let idem = Idempotency::from_request(&headers, &ctx.actor, "POST", "/lots", &req)?;
+    idempotency::once(
+        &state.db,
+        idem.as_ref(),
+        axum::http::StatusCode::CREATED,
+        insert(&state, &ctx, &req, idem.as_ref()),
+    )
+    .await
+}
+
+async fn insert(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: &CreateLot,
+    idem: Option<&Idempotency>,
+) -> Result<LotView, ApiError> {
     if !(1..=9999).contains(&req.target_quantity) {
         return Err(ApiError::validation("target_quantity must be 1..=9999")
             .with_details(json!({ "field": "target_quantity" })));
@@ -138,7 +157,7 @@ pub async fn create(
         }
     };
 
-    let mut tx = db::begin_write(&state.db, &ctx).await?;
+    let mut tx = db::begin_write(&state.db, ctx).await?;
     let line: Option<(i32, bool)> =
         sqlx::query_as("SELECT id, is_active FROM production_lines WHERE line_code = $1")
             .bind(&req.line_code)
@@ -235,8 +254,12 @@ pub async fn create(
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+    if let Some(i) = idem {
+        i.record(&mut tx, axum::http::StatusCode::CREATED, &lot)
+            .await?;
+    }
     tx.commit().await?;
-    Ok(ApiResponse::created(lot))
+    Ok(lot)
 }
 
 fn exhausted(slot: mes_core::ProductionSlot) -> ApiError {

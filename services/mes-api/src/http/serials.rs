@@ -12,9 +12,10 @@ use crate::db;
 use crate::error::{ApiError, ApiResponse, ApiResult};
 use crate::extract::{ApiJson, ApiPath, RequestContext};
 use crate::http::lots::{lot_not_found, parse_lot_number};
+use crate::production::idempotency::{self, Idempotency};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSerials {
     /// How many serials to create, 1..=9999.
@@ -29,7 +30,7 @@ pub struct CreatedSerials {
 }
 
 #[utoipa::path(post, path = "/api/v1/lots/{lot_number}/serials", tag = "serials",
-    params(("lot_number" = String, Path, example = "FN-KR-251109D-001")), request_body = CreateSerials,
+    params(("lot_number" = String, Path, example = "FN-KR-251109D-001"), ("Idempotency-Key" = Option<String>, Header)), request_body = CreateSerials,
     security(("bearer" = [])),
     responses((status = 201, body = inline(crate::error::Envelope<CreatedSerials>)),
               (status = 404, body = crate::error::ErrorEnvelope, description = "LOT_NOT_FOUND"),
@@ -37,9 +38,28 @@ pub struct CreatedSerials {
 pub async fn create(
     State(state): State<AppState>,
     ctx: RequestContext,
+    headers: axum::http::HeaderMap,
     ApiPath(lot_number): ApiPath<String>,
     ApiJson(req): ApiJson<CreateSerials>,
-) -> ApiResult<CreatedSerials> {
+) -> Result<axum::response::Response, ApiError> {
+    let path = format!("/lots/{lot_number}/serials");
+    let idem = Idempotency::from_request(&headers, &ctx.actor, "POST", &path, &req)?;
+    idempotency::once(
+        &state.db,
+        idem.as_ref(),
+        axum::http::StatusCode::CREATED,
+        insert(&state, &ctx, lot_number, &req, idem.as_ref()),
+    )
+    .await
+}
+
+async fn insert(
+    state: &AppState,
+    ctx: &RequestContext,
+    lot_number: String,
+    req: &CreateSerials,
+    idem: Option<&Idempotency>,
+) -> Result<CreatedSerials, ApiError> {
     let lot = parse_lot_number(&lot_number)?;
     if !(1..=i32::from(MAX_SERIAL_SEQ)).contains(&req.quantity) {
         return Err(
@@ -47,7 +67,7 @@ pub async fn create(
                 .with_details(json!({ "field": "quantity" })),
         );
     }
-    let mut tx = db::begin_write(&state.db, &ctx).await?;
+    let mut tx = db::begin_write(&state.db, ctx).await?;
     // Locking the LOT row serialises concurrent creators, so numbers stay distinct and contiguous.
     let row: Option<(i64, i32, i32, String)> = sqlx::query_as(
         "SELECT id, serial_count, target_quantity, status FROM lots WHERE lot_number = $1 FOR UPDATE",
@@ -98,12 +118,17 @@ pub async fn create(
     .bind(&seqs)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(ApiResponse::created(CreatedSerials {
+    let created = CreatedSerials {
         lot_number,
         generated_count: numbers.len(),
         serials: numbers,
-    }))
+    };
+    if let Some(i) = idem {
+        i.record(&mut tx, axum::http::StatusCode::CREATED, &created)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(created)
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]

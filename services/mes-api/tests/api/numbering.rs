@@ -158,3 +158,60 @@ async fn the_10000th_serial_of_a_lot_is_refused(db: PgPool) {
     assert_error(s, &b, StatusCode::CONFLICT, "SERIAL_SEQUENCE_EXHAUSTED");
     assert_eq!(app.fingerprint().await, before);
 }
+
+#[sqlx::test(migrations = false)]
+async fn lot_and_serial_creation_are_exactly_once_with_a_key(db: PgPool) {
+    let app = TestApp::start(db).await;
+    app.seed_line().await;
+    let send = |path: String, key: &'static str, body: serde_json::Value| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&app.admin)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let lots = join_all((0..8).map(|_| send("/api/v1/lots".into(), "lot-1", lot_body()))).await;
+    let mut numbers = Vec::new();
+    for r in lots {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let b: serde_json::Value = r.json().await.unwrap();
+        numbers.push(b["data"]["lot_number"].as_str().unwrap().to_owned());
+    }
+    numbers.dedup();
+    assert_eq!(
+        numbers,
+        ["FN-KR-251109D-001"],
+        "one LOT however often the request is retried"
+    );
+    let path = format!("/api/v1/lots/{}/serials", numbers[0]);
+    let first: serde_json::Value = send(path.clone(), "ser-1", json!({ "quantity": 3 }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again = send(path.clone(), "ser-1", json!({ "quantity": 3 }))
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first["data"], again["data"]);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM serials")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+    let (s, b) = {
+        let r = send(path, "ser-1", json!({ "quantity": 4 })).await.unwrap();
+        let s = r.status();
+        (s, r.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_error(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "IDEMPOTENCY_KEY_REUSED",
+    );
+}
