@@ -99,8 +99,9 @@ fn stages(nextest_args: &[String], schemathesis: &Path) -> Vec<Stage> {
                 &[
                     "nextest",
                     "run",
-                    "-p",
-                    "mes-api",
+                    // The whole workspace (filtered), so the build is the one the tests stage
+                    // made: a single-package build unifies features differently and recompiles.
+                    "--workspace",
                     "--run-ignored",
                     "only",
                     "-E",
