@@ -1,3 +1,11 @@
-//! Kubernetes operator reconciling MesPlant and ProductionLine resources
-//!
-//! Not built yet: this crate only reserves its place in the workspace (SPEC §2).
+//! mes-operator: reconciles `MesPlant` into a running plant (database, mes-api, dashboard,
+//! infra-api, backups) and defines the `ProductionLine` resource. See `docs/operator.md`.
+
+pub mod builders;
+pub mod controller;
+pub mod crd;
+pub mod crdgen;
+pub mod line;
+pub mod metrics;
+pub mod reconcile;
+pub mod telemetry;

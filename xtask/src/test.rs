@@ -129,7 +129,7 @@ struct StageRun {
 pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     let mut shutdown = Shutdown::listen()?;
     ensure_tools()?;
-    let schemathesis = crate::tools::schemathesis(repo)?;
+    let schemathesis = crate::tools::python_tools(repo)?;
     let options = postgres::Options {
         own_cluster: args.own_postgres,
         purpose: Purpose::Test,

@@ -1,0 +1,17 @@
+//! Writes the CRD YAML to `crds/` (or the directory given as the first argument).
+
+use std::path::PathBuf;
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds"));
+    std::fs::create_dir_all(&dir)?;
+    for (name, yaml) in mes_operator::crdgen::crd_files()? {
+        let path = dir.join(name);
+        std::fs::write(&path, yaml)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Reconcilers and what they share: the context, the error type and the back-off policy.
+
+pub mod conditions;
+pub mod plant;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::metrics::Metrics;
+
+/// State shared by every reconcile.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive failures per object, for exponential back-off.
+    failures: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: crate::builders::FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            failures: Arc::default(),
+        }
+    }
+
+    /// Records one more failure of `key` and returns the delay before the next attempt:
+    /// 1 s, 2 s, 4 s … capped at 5 minutes; conflicts retry after 1 s.
+    pub fn backoff(&self, key: &str, error: &Error) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.to_string()).or_default();
+        *n = n.saturating_add(1);
+        if error.is_conflict() {
+            return Duration::from_secs(1);
+        }
+        Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    pub fn reset_backoff(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("serializing: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// A short label for metrics and event reasons.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "Conflict",
+            Error::Kube(kube::Error::Api(s)) if s.code == 429 => "Throttled",
+            Error::Kube(kube::Error::Api(s)) if s.code >= 500 => "ApiServerError",
+            Error::Kube(kube::Error::Api(_)) => "ApiRejected",
+            Error::Kube(_) => "ApiUnreachable",
+            Error::Serialize(_) => "Serialize",
+        }
+    }
+
+    fn is_conflict(&self) -> bool {
+        self.class() == "Conflict"
+    }
+}

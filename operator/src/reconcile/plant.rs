@@ -1,0 +1,434 @@
+//! The MesPlant reconciler, one readable pipeline:
+//! validate → build the desired objects → server-side apply them → observe readiness → status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+use tracing::{info, instrument, warn};
+
+use super::conditions::{Observed, merge, now_rfc3339};
+use super::{Context, Error};
+use crate::builders::{self, Child, FIELD_MANAGER, GeneratedValues, Rendered};
+use crate::crd::{DatabaseMode, MesPlant, MesPlantStatus, PlantPhase};
+
+const KIND: &str = "MesPlant";
+/// Re-check a converged plant now and then (drift in objects we do not watch, e.g. CNPG).
+const RESYNC: Duration = Duration::from_secs(300);
+/// While something is still coming up and we may not be told (CNPG Cluster status).
+const PROVISIONING_RECHECK: Duration = Duration::from_secs(15);
+/// A missing prerequisite (CloudNativePG not installed) is looked at again this often.
+const PREREQUISITE_RECHECK: Duration = Duration::from_secs(60);
+
+/// Entry point for the controller: runs the pipeline, records metrics, and on failure reports
+/// the error in the plant's conditions and as a Warning event before backing off.
+#[instrument(skip_all, fields(kind = KIND, namespace = plant.namespace().unwrap_or_default(), name = plant.name_any()))]
+pub async fn reconcile(plant: Arc<MesPlant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    ctx.metrics.reconciles.with_label_values(&[KIND]).inc();
+    let result = reconcile_plant(&plant, &ctx).await;
+    ctx.metrics
+        .duration
+        .with_label_values(&[KIND])
+        .observe(started.elapsed().as_secs_f64());
+    let key = object_key(&plant);
+    match &result {
+        Ok(_) => ctx.reset_backoff(&key),
+        Err(e) => {
+            ctx.metrics
+                .errors
+                .with_label_values(&[KIND, e.class()])
+                .inc();
+            warn!(error = %e, "reconcile failed");
+            report_failure(&plant, &ctx, e).await;
+        }
+    }
+    result
+}
+
+/// Back-off per object and error class (see [`Context::backoff`]).
+pub fn error_policy(plant: Arc<MesPlant>, error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff(&object_key(&plant), error))
+}
+
+fn object_key(plant: &MesPlant) -> String {
+    format!(
+        "{}/{}/{}",
+        KIND,
+        plant.namespace().unwrap_or_default(),
+        plant.name_any()
+    )
+}
+
+async fn reconcile_plant(plant: &MesPlant, ctx: &Context) -> Result<Action, Error> {
+    if plant.meta().deletion_timestamp.is_some() {
+        // Children carry owner references; the garbage collector removes them.
+        return Ok(Action::await_change());
+    }
+
+    // 1. validate + build
+    let rendered = match builders::render(plant, &GeneratedValues::random()) {
+        Ok(r) => r,
+        Err(e) => {
+            let observed = [Observed::not_ok("Ready", "InvalidSpec", e.to_string())];
+            publish_status(plant, ctx, PlantPhase::Degraded, &observed).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    // 2. prerequisites
+    let cnpg_missing = plant.spec.database.mode == DatabaseMode::CloudNativePG
+        && !api_group_served(ctx, builders::CNPG_API_VERSION).await?;
+
+    // 3. apply
+    create_missing_secrets(plant, ctx, &rendered).await?;
+    let mut applied = Vec::new();
+    for child in &rendered.apply {
+        if cnpg_missing && is_cnpg_object(child) {
+            continue;
+        }
+        applied.push(apply(ctx, plant, child).await?);
+    }
+
+    // 4. observe + status
+    let observed = observe(plant, &applied, cnpg_missing);
+    let all_ready = observed.iter().all(|o| o.ok);
+    let phase = if all_ready {
+        PlantPhase::Ready
+    } else if cnpg_missing {
+        PlantPhase::Degraded
+    } else {
+        PlantPhase::Provisioning
+    };
+    let mut conditions = observed;
+    conditions.push(if all_ready {
+        Observed::ok("Ready", "AllComponentsReady", "every component is ready")
+    } else {
+        let waiting: Vec<&str> = conditions
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.type_)
+            .collect();
+        Observed::not_ok(
+            "Ready",
+            if cnpg_missing {
+                "PrerequisiteMissing"
+            } else {
+                "Provisioning"
+            },
+            format!("waiting for {}", waiting.join(", ")),
+        )
+    });
+    publish_status(plant, ctx, phase, &conditions).await?;
+
+    Ok(Action::requeue(match phase {
+        PlantPhase::Ready => RESYNC,
+        PlantPhase::Degraded => PREREQUISITE_RECHECK,
+        _ => PROVISIONING_RECHECK,
+    }))
+}
+
+fn is_cnpg_object(child: &Child) -> bool {
+    child.api_version == builders::CNPG_API_VERSION
+        || child.api_version.starts_with("barmancloud.cnpg.io/")
+}
+
+/// Whether the API server serves `group/version` (i.e. the CRDs of an add-on are installed).
+async fn api_group_served(ctx: &Context, api_version: &str) -> Result<bool, Error> {
+    match ctx.client.list_api_group_resources(api_version).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn dynamic_api(ctx: &Context, namespace: &str, child: &Child) -> Api<DynamicObject> {
+    let (group, version) = child
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", child.api_version));
+    let gvk = GroupVersionKind::gvk(group, version, child.kind);
+    let resource = ApiResource::from_gvk_with_plural(&gvk, child.plural);
+    Api::namespaced_with(ctx.client.clone(), namespace, &resource)
+}
+
+/// Generated credentials are created once and never overwritten.
+async fn create_missing_secrets(
+    plant: &MesPlant,
+    ctx: &Context,
+    rendered: &Rendered,
+) -> Result<(), Error> {
+    let ns = plant.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    for child in &rendered.create_if_absent {
+        if secrets.get_metadata_opt(&child.name).await?.is_some() {
+            continue;
+        }
+        let secret: Secret = serde_json::from_value(child.body.clone())?;
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        match secrets.create(&pp, &secret).await {
+            Ok(_) => {
+                info!(secret = child.name, "generated secret");
+                publish_event(
+                    plant,
+                    ctx,
+                    EventType::Normal,
+                    "SecretGenerated",
+                    format!("generated Secret {}", child.name),
+                )
+                .await;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Server-side apply with the operator's single field manager; returns the stored object.
+async fn apply(ctx: &Context, plant: &MesPlant, child: &Child) -> Result<DynamicObject, Error> {
+    let ns = plant.namespace().unwrap_or_default();
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    Ok(dynamic_api(ctx, &ns, child)
+        .patch(&child.name, &pp, &Patch::Apply(&child.body))
+        .await?)
+}
+
+/// Readiness of each component from the objects the apply returned (status included).
+fn observe(plant: &MesPlant, applied: &[DynamicObject], cnpg_missing: bool) -> Vec<Observed> {
+    let names = builders::Names::of(plant);
+    let find = |kind: &str, name: &str| {
+        applied.iter().find(|o| {
+            o.types.as_ref().is_some_and(|t| t.kind == kind)
+                && o.metadata.name.as_deref() == Some(name)
+        })
+    };
+    let workload = |type_: &'static str, kind: &str, name: &str| match find(kind, name) {
+        Some(o) if workload_ready(o) => {
+            Observed::ok(type_, "Available", format!("{kind} {name} is ready"))
+        }
+        Some(o) => Observed::not_ok(
+            type_,
+            "Progressing",
+            format!("{kind} {name}: {}", replica_summary(o)),
+        ),
+        None => Observed::not_ok(type_, "NotCreated", format!("{kind} {name} not created")),
+    };
+    let database = match plant.spec.database.mode {
+        DatabaseMode::Embedded => workload("DatabaseReady", "StatefulSet", &names.db()),
+        DatabaseMode::CloudNativePG if cnpg_missing => Observed::not_ok(
+            "DatabaseReady",
+            "CloudNativePGNotInstalled",
+            "database.mode is CloudNativePG but the API server does not serve postgresql.cnpg.io/v1; install the CloudNativePG operator",
+        ),
+        DatabaseMode::CloudNativePG => match find("Cluster", &names.cnpg_cluster()) {
+            Some(o) if cnpg_ready(o) => Observed::ok(
+                "DatabaseReady",
+                "ClusterHealthy",
+                "CloudNativePG cluster is healthy",
+            ),
+            _ => Observed::not_ok(
+                "DatabaseReady",
+                "ClusterProvisioning",
+                "waiting for the CloudNativePG cluster's instances",
+            ),
+        },
+        DatabaseMode::External => Observed::ok(
+            "DatabaseReady",
+            "External",
+            "using the DATABASE_URL of the referenced Secret",
+        ),
+    };
+    let infra = if plant.spec.infra.enabled {
+        workload("InfraReady", "Deployment", &names.infra())
+    } else {
+        Observed::ok("InfraReady", "Disabled", "infra-api is disabled")
+    };
+    vec![
+        database,
+        workload("BackendReady", "Deployment", &names.api()),
+        workload("DashboardReady", "Deployment", &names.dashboard()),
+        infra,
+    ]
+}
+
+fn int_at(obj: &DynamicObject, pointer: &str) -> i64 {
+    obj.data
+        .pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// A Deployment or StatefulSet whose controller saw the current generation and has every
+/// desired replica ready.
+fn workload_ready(obj: &DynamicObject) -> bool {
+    let desired = obj
+        .data
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let observed = int_at(obj, "/status/observedGeneration");
+    observed >= obj.metadata.generation.unwrap_or(0)
+        && int_at(obj, "/status/readyReplicas") >= desired
+        && obj
+            .data
+            .pointer("/status/updatedReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(desired)
+            >= desired
+}
+
+fn replica_summary(obj: &DynamicObject) -> String {
+    let desired = obj
+        .data
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    format!(
+        "{}/{desired} replicas ready",
+        int_at(obj, "/status/readyReplicas")
+    )
+}
+
+fn cnpg_ready(obj: &DynamicObject) -> bool {
+    let desired = int_at(obj, "/spec/instances").max(1);
+    int_at(obj, "/status/readyInstances") >= desired
+}
+
+/// Writes the status only when it differs from the stored one (an idle reconcile writes nothing).
+/// The controller's cache can lag behind our own last status write, so a difference is confirmed
+/// against the API server before writing.
+async fn publish_status(
+    plant: &MesPlant,
+    ctx: &Context,
+    phase: PlantPhase,
+    observed: &[Observed],
+) -> Result<(), Error> {
+    let desired = |previous: &MesPlantStatus| MesPlantStatus {
+        phase: Some(phase),
+        observed_generation: plant.metadata.generation,
+        conditions: merge(
+            &previous.conditions,
+            observed,
+            plant.metadata.generation,
+            &now_rfc3339(),
+        ),
+        endpoints: Some(builders::endpoints(plant)),
+        lines: previous.lines.clone(),
+    };
+    let cached = plant.status.clone().unwrap_or_default();
+    if desired(&cached) == cached {
+        return Ok(());
+    }
+    let ns = plant.namespace().unwrap_or_default();
+    let api = Api::<MesPlant>::namespaced(ctx.client.clone(), &ns);
+    let previous = api
+        .get_status(&plant.name_any())
+        .await?
+        .status
+        .unwrap_or_default();
+    let status = desired(&previous);
+    if status == previous {
+        return Ok(());
+    }
+    if previous.phase != Some(phase) {
+        let (type_, reason) = match phase {
+            PlantPhase::Ready => (EventType::Normal, "PlantReady"),
+            PlantPhase::Degraded => (EventType::Warning, "PlantDegraded"),
+            _ => (EventType::Normal, "Provisioning"),
+        };
+        let note = observed
+            .iter()
+            .filter(|o| !o.ok)
+            .map(|o| o.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let note = if note.is_empty() {
+            format!("phase {phase:?}")
+        } else {
+            note
+        };
+        publish_event(plant, ctx, type_, reason, note).await;
+    }
+    api.patch_status(
+        &plant.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Best effort: the failure as a Warning event and in the `Ready` condition.
+async fn report_failure(plant: &MesPlant, ctx: &Context, error: &Error) {
+    publish_event(
+        plant,
+        ctx,
+        EventType::Warning,
+        error.class(),
+        error.to_string(),
+    )
+    .await;
+    let mut observed: Vec<Observed> = plant
+        .status
+        .as_ref()
+        .map(|s| {
+            s.conditions
+                .iter()
+                .filter(|c| c.type_ != "Ready")
+                .filter_map(|c| {
+                    let type_ = [
+                        "DatabaseReady",
+                        "BackendReady",
+                        "DashboardReady",
+                        "InfraReady",
+                    ]
+                    .into_iter()
+                    .find(|t| *t == c.type_)?;
+                    Some(Observed {
+                        type_,
+                        ok: c.status == "True",
+                        reason: c.reason.clone(),
+                        message: c.message.clone(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    observed.push(Observed::not_ok(
+        "Ready",
+        error.class(),
+        format!("reconcile failed, retrying: {error}"),
+    ));
+    if let Err(e) = publish_status(plant, ctx, PlantPhase::Degraded, &observed).await {
+        warn!(error = %e, "could not record the failure in status");
+    }
+}
+
+async fn publish_event(
+    plant: &MesPlant,
+    ctx: &Context,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &plant.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}

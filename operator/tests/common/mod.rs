@@ -1,0 +1,92 @@
+//! Shared by the integration tests: waits with deadlines (never fixed sleeps) and a running
+//! operator against a fresh kube-double.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use kube::{Client, CustomResourceExt};
+use kube_double::KubeDouble;
+use mes_operator::controller::{self, Scope};
+use mes_operator::crd::{MesPlant, ProductionLine};
+use mes_operator::metrics::Metrics;
+
+/// Generous: the CI machine has 2 cores shared by parallel test processes.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `check` until it returns true or the deadline passes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A double with our CRDs installed and the operator's controllers running in-process.
+pub struct Running {
+    pub double: KubeDouble,
+    pub client: Client,
+    pub metrics: Arc<Metrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+impl Running {
+    /// Stops the controllers and waits until they are gone.
+    pub async fn stop_operator(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+pub async fn start_operator() -> Running {
+    let double = KubeDouble::start().await.unwrap();
+    let client = double.client().unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [MesPlant::crd(), ProductionLine::crd()] {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(controller::run(
+        client.clone(),
+        Scope::default(),
+        metrics.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Running {
+        double,
+        client,
+        metrics,
+        stop: Some(stop),
+        task,
+    }
+}
