@@ -111,6 +111,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     auth::spawn_access_refresh(state.access.clone(), state.db.clone());
     state.realtime.spawn_listener(state.db.clone());
+    state.realtime.spawn_publisher(state.db.clone());
     production::idempotency::spawn_purge(state.db.clone(), IDEMPOTENCY_RETENTION_DAYS);
     let app = http::router(state);
     axum::serve(

@@ -336,8 +336,8 @@ pub async fn start(
             VALUES (date_trunc('hour', $5), $10, $3, $11, 1)
             ON CONFLICT (line_id, bucket, process_id, shard) DO UPDATE SET started = process_rollups.started + 1),
          {}
-         SELECT pg_notify('mes_events', $12)",
-        key_cte(13)
+         SELECT 1",
+        key_cte(12)
     ))
     .bind(row.next_id)
     .bind(row.serial_id)
@@ -350,7 +350,6 @@ pub async fn start(
     .bind(row.lot_id)
     .bind(routing.line_id)
     .bind(row.serial_id % ROLLUP_SHARDS)
-    .bind(payload)
     .bind(key.principal)
     .bind(key.key)
     .bind(key.method)
@@ -365,6 +364,7 @@ pub async fn start(
         _ => e.into(),
     })?;
     tx.commit().await?;
+    state.realtime.publish(payload);
     state
         .metrics
         .process_events
@@ -601,8 +601,8 @@ pub async fn complete(
                 completed = process_rollups.completed + EXCLUDED.completed,
                 cycle_time_sum = process_rollups.cycle_time_sum + EXCLUDED.cycle_time_sum),
          {}
-         SELECT pg_notify('mes_events', $22)",
-        key_cte(23)
+         SELECT 1",
+        key_cte(22)
     ))
     .bind(record_id)
     .bind(if req.is_pass { "COMPLETED" } else { "FAILED" })
@@ -625,7 +625,6 @@ pub async fn complete(
     .bind(row.serial_id % ROLLUP_SHARDS)
     .bind(i32::from(req.is_pass))
     .bind(i32::from(!req.is_pass))
-    .bind(payload)
     .bind(key.principal)
     .bind(key.key)
     .bind(key.method)
@@ -650,6 +649,7 @@ pub async fn complete(
         }
     }
     tx.commit().await?;
+    state.realtime.publish(payload);
     state
         .metrics
         .process_events

@@ -135,28 +135,20 @@ pub async fn create(
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-    notify(&mut tx, "rework_opened", &record).await?;
     if let Some(i) = idem {
         i.record(&mut tx, axum::http::StatusCode::CREATED, &record)
             .await?;
     }
     tx.commit().await?;
+    state.realtime.publish(event("rework_opened", &record));
     Ok(record)
 }
 
-async fn notify(
-    tx: &mut sqlx::PgConnection,
-    event: &str,
-    r: &ReworkRecord,
-) -> Result<(), ApiError> {
-    let payload = json!({ "type": "rework", "event": event, "rework_id": r.id, "serial_number": r.serial_number,
-                          "lot_number": r.lot_number, "process_code": r.original_process, "result": r.final_result,
-                          "at": Utc::now() });
-    sqlx::query("SELECT pg_notify('mes_events', $1)")
-        .bind(payload.to_string())
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+fn event(event: &str, r: &ReworkRecord) -> String {
+    json!({ "type": "rework", "event": event, "rework_id": r.id, "serial_number": r.serial_number,
+            "lot_number": r.lot_number, "process_code": r.original_process, "result": r.final_result,
+            "at": Utc::now() })
+    .to_string()
 }
 
 #[derive(sqlx::FromRow)]
@@ -265,11 +257,11 @@ pub async fn complete(
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-    notify(&mut tx, "rework_completed", &record).await?;
     if let Some(i) = idem {
         i.record(&mut tx, axum::http::StatusCode::OK, &record)
             .await?;
     }
     tx.commit().await?;
+    state.realtime.publish(event("rework_completed", &record));
     Ok(record)
 }
