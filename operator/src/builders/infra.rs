@@ -46,6 +46,8 @@ pub(crate) fn objects(ctx: &Ctx) -> Vec<Child> {
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]},
+        // infra-api records who restarted a Deployment as an Event on it.
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]);
     vec![
         Child {
