@@ -12,6 +12,7 @@ mod postgres;
 mod secrets;
 mod seed;
 mod shutdown;
+mod simulator;
 mod stack;
 mod test;
 mod tools;

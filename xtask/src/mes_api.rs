@@ -56,6 +56,11 @@ impl Config {
                 self.admin_password_file.display().to_string(),
             ),
             ("MES_LOG_FORMAT", "text".to_owned()),
+            // One line per request would bury the simulator's progress; warnings still show.
+            (
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,mes_api::http=warn".to_owned()),
+            ),
         ]
     }
 }
@@ -73,10 +78,15 @@ pub fn choose_port(requested: Option<u16>) -> Result<u16> {
 
 /// `cargo build -p mes-api --bin mes-api`, returning the binary's path.
 pub fn build(repo: &Path) -> Result<PathBuf> {
-    println!("mes-api: building");
+    build_binary(repo, "mes-api", "mes-api")
+}
+
+/// Builds `bin` of `package` (debug) and returns its path.
+pub fn build_binary(repo: &Path, package: &str, bin: &str) -> Result<PathBuf> {
+    println!("{bin}: building");
     cmd::run(
         cmd::cargo_command()
-            .args(["build", "-p", "mes-api", "--bin", "mes-api"])
+            .args(["build", "-p", package, "--bin", bin])
             .current_dir(repo),
     )?;
     // Ask cargo where it builds (honours CARGO_TARGET_DIR and config) instead of assuming `target/`.
@@ -90,9 +100,9 @@ pub fn build(repo: &Path) -> Result<PathBuf> {
     let target_dir = metadata["target_directory"]
         .as_str()
         .context("`cargo metadata` gave no target_directory")?;
-    let binary = Path::new(target_dir).join("debug").join("mes-api");
+    let binary = Path::new(target_dir).join("debug").join(bin);
     if !binary.is_file() {
-        bail!("built mes-api, but {} does not exist", binary.display());
+        bail!("built {bin}, but {} does not exist", binary.display());
     }
     Ok(binary)
 }

@@ -34,6 +34,9 @@ pub struct DevArgs {
     /// Do not create the demo plant, line, defect codes and users
     #[arg(long)]
     pub no_seed: bool,
+    /// Do not start the production simulator (the demo stations)
+    #[arg(long)]
+    pub no_sim: bool,
     /// Always use the project-local cluster in .local/pg, even if a server runs on 5432
     #[arg(long)]
     pub own_postgres: bool,
@@ -74,8 +77,9 @@ async fn run_with_database(
     println!("mes-api: starting on {}", config.listen);
     let mut api = ApiProcess::spawn(&binary, &config, repo)?;
 
+    let mut simulator = None;
     let started = tokio::select! {
-        result = start_up(&mut api, repo, args, &secrets, &config.database_url) => result.map(|()| true),
+        result = start_up(&mut api, repo, args, &secrets, &config.database_url, &mut simulator) => result.map(|()| true),
         signal = shutdown.recv() => {
             println!("{signal}: stopping before start-up finished");
             Ok(false)
@@ -86,6 +90,10 @@ async fn run_with_database(
         Ok(false) => Ok(()),
         Err(error) => Err(error),
     };
+    // The simulator goes first: it is a client of mes-api.
+    if let Some(sim) = simulator {
+        crate::simulator::stop(sim).await;
+    }
     let stopped = api.stop().await;
     outcome.and(stopped)
 }
@@ -112,6 +120,7 @@ async fn start_up(
     args: &DevArgs,
     secrets: &DevSecrets,
     database_url: &Url,
+    simulator: &mut Option<tokio::process::Child>,
 ) -> Result<()> {
     api.wait_ready().await?;
     let base = api.base_url().clone();
@@ -124,15 +133,17 @@ async fn start_up(
         secrets::write_private(&secrets.credentials_file(), &text)?;
         Some(outcome)
     };
-    start_companions(&base);
+    if !args.no_seed && !args.no_sim {
+        // The demo stations: START/COMPLETE events so the plant is alive.
+        *simulator = Some(crate::simulator::start(
+            repo,
+            &base,
+            &secrets.admin_password_file,
+        )?);
+    }
     print_banner(repo, &base, database_url, secrets, &users, seeded.as_ref());
     Ok(())
 }
-
-/// Hook for the rest of the stack: later issues start the production simulator (feeding START/
-/// COMPLETE events as the demo stations) and the dashboard here, once mes-api is ready and
-/// seeded, add the dashboard URL to the banner, and stop them in `run_with_database` before mes-api.
-fn start_companions(_api_base: &Url) {}
 
 async fn prepare_database(postgres: &Postgres, reset: bool) -> Result<()> {
     let mut connection = postgres.connect_admin().await?;
