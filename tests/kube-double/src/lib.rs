@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 mod gc;
+mod list_body;
 pub mod logs;
 pub mod patch;
 pub mod selectors;

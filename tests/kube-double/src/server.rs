@@ -19,6 +19,7 @@ use crate::apply::Section;
 use crate::discovery::{self, ResourceInfo};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::Verb;
+use crate::list_body::ListBody;
 use crate::logs::LogKey;
 use crate::patch::PatchKind;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -423,17 +424,14 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
         t.info.api_version(&t.version),
         metadata
     );
-    let mut out =
-        Vec::with_capacity(head.len() + page.iter().map(|s| s.bytes.len() + 1).sum::<usize>() + 2);
-    out.extend_from_slice(head.as_bytes());
-    for (i, s) in page.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&relabelled(t, s));
-    }
-    out.extend_from_slice(b"]}");
-    Ok(bytes_response(200, Bytes::from(out)))
+    let items = page.iter().map(|s| object_bytes(t, s)).collect();
+    let body = ListBody::new(Bytes::from(head), items, b"]}");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(body),
+    )
+        .into_response())
 }
 
 fn create(
