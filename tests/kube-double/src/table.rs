@@ -1,5 +1,5 @@
 //! `meta.k8s.io/v1 Table` answers for `kubectl get`: Name, the CRD's additionalPrinterColumns
-//! (evaluated with the small JSONPath subset CRDs use), and Age.
+//! (evaluated with the small JSONPath subset CRDs use), or Age when there are none.
 
 use serde_json::{Value, json};
 
@@ -90,8 +90,10 @@ pub fn table(info: &ResourceInfo, objects: &[&Value], rv: &str, include_object: 
     if info.group.is_empty() && info.plural == "pods" {
         columns.push(json!({"name": "Status", "type": "string", "format": "", "description": "", "priority": 0}));
     }
-    let has_age = info.printer_columns.iter().any(|c| c.name == "Age");
-    if !has_age {
+    // The real server adds Age only when a resource declares no printer columns of its own
+    // (a CRD with additionalPrinterColumns shows exactly those).
+    let add_age = info.printer_columns.is_empty();
+    if add_age {
         columns.push(json!({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0}));
     }
     let rows: Vec<Value> = objects
@@ -104,7 +106,7 @@ pub fn table(info: &ResourceInfo, objects: &[&Value], rv: &str, include_object: 
             if info.group.is_empty() && info.plural == "pods" {
                 cells.push(cell(o.pointer("/status/phase"), "string"));
             }
-            if !has_age {
+            if add_age {
                 cells.push(json!(age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str))));
             }
             let object = if include_object {
