@@ -1,12 +1,14 @@
 //! Developer commands of the MES workspace, run as `cargo xtask <command>` (an alias in
 //! `.cargo/config.toml`), so a fresh machine needs nothing but cargo:
 //!
-//! - `cargo xtask dev`: the whole stack locally (PostgreSQL, mes-api, demo data);
+//! - `cargo xtask dev`: the whole stack locally (PostgreSQL, mes-api, demo data, simulator,
+//!   dashboard);
 //! - `cargo xtask test`: every check, exactly as CI (`.ci/run`) runs it.
 //!
 //! See `docs/local-stack.md`.
 
 mod cmd;
+mod dashboard;
 mod mes_api;
 mod postgres;
 mod secrets;
@@ -35,7 +37,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start PostgreSQL, mes-api and demo data locally; Ctrl-C stops everything
+    /// Start PostgreSQL, mes-api, demo data, the simulator and the dashboard locally; Ctrl-C stops everything
     Dev(stack::DevArgs),
     /// Run every check of the workspace (format, clippy, tests), as CI does
     Test(test::TestArgs),

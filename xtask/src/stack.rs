@@ -1,12 +1,14 @@
 //! `cargo xtask dev`: the whole local stack in one command — PostgreSQL (found or started),
-//! the `mes_dev` database, secrets, mes-api built and started, demo data, then mes-api's output
-//! until Ctrl-C, when everything this run started is stopped again.
+//! the `mes_dev` database, secrets, mes-api built and started, demo data, the simulator's demo
+//! stations, the dashboard (web UI built with npm when it changed, and its server), then
+//! mes-api's output until Ctrl-C, when everything this run started is stopped again.
 
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
 use reqwest::Url;
 
+use crate::dashboard::{self, DashboardProcess};
 use crate::mes_api::{self, ApiProcess};
 use crate::postgres::{self, Postgres, Purpose};
 use crate::secrets::{self, DevSecrets};
@@ -37,6 +39,9 @@ pub struct DevArgs {
     /// Do not start the production simulator (the demo stations)
     #[arg(long)]
     pub no_sim: bool,
+    /// Do not build and start the dashboard (the web UI; needs Node.js and npm)
+    #[arg(long)]
+    pub no_dashboard: bool,
     /// Always use the project-local cluster in .local/pg, even if a server runs on 5432
     #[arg(long)]
     pub own_postgres: bool,
@@ -62,6 +67,14 @@ async fn run_with_database(
 ) -> Result<()> {
     prepare_database(postgres, args.reset).await?;
     let secrets = DevSecrets::ensure(repo)?;
+    // Built first, so that a missing Node.js fails before anything is started.
+    let web = if args.no_dashboard {
+        None
+    } else {
+        let assets = dashboard::build_web(repo)?;
+        let server = mes_api::build_binary(repo, "dashboard-server", "dashboard")?;
+        Some((assets, server))
+    };
     let binary = mes_api::build(repo)?;
     let port = mes_api::choose_port(args.port)?;
     let config = mes_api::Config {
@@ -77,30 +90,56 @@ async fn run_with_database(
     println!("mes-api: starting on {}", config.listen);
     let mut api = ApiProcess::spawn(&binary, &config, repo)?;
 
-    let mut simulator = None;
+    let mut companions = Companions::default();
     let started = tokio::select! {
-        result = start_up(&mut api, repo, args, &secrets, &config.database_url, &mut simulator) => result.map(|()| true),
+        result = start_up(&mut api, repo, args, &secrets, &config.database_url, web.as_ref(), &mut companions) => result.map(|()| true),
         signal = shutdown.recv() => {
             println!("{signal}: stopping before start-up finished");
             Ok(false)
         }
     };
     let outcome = match started {
-        Ok(true) => serve_until_stopped(&mut api, shutdown).await,
+        Ok(true) => serve_until_stopped(&mut api, &mut companions.dashboard, shutdown).await,
         Ok(false) => Ok(()),
         Err(error) => Err(error),
     };
-    // The simulator goes first: it is a client of mes-api.
-    if let Some(sim) = simulator {
+    // The clients of mes-api go first.
+    let dashboard_stopped = match companions.dashboard {
+        Some(dashboard) => dashboard.stop().await,
+        None => Ok(()),
+    };
+    if let Some(sim) = companions.simulator {
         crate::simulator::stop(sim).await;
     }
     let stopped = api.stop().await;
-    outcome.and(stopped)
+    outcome.and(dashboard_stopped).and(stopped)
 }
 
-/// Forwards mes-api's output until Ctrl-C/SIGTERM (a clean exit) or until mes-api dies (an error).
-async fn serve_until_stopped(api: &mut ApiProcess, shutdown: &mut Shutdown) -> Result<()> {
+/// What runs beside mes-api: the demo stations and the dashboard.
+#[derive(Debug, Default)]
+struct Companions {
+    simulator: Option<tokio::process::Child>,
+    dashboard: Option<DashboardProcess>,
+}
+
+/// Forwards mes-api's output until Ctrl-C/SIGTERM (a clean exit) or until mes-api or the
+/// dashboard dies (an error).
+async fn serve_until_stopped(
+    api: &mut ApiProcess,
+    dashboard: &mut Option<DashboardProcess>,
+    shutdown: &mut Shutdown,
+) -> Result<()> {
+    let dashboard_exit = async {
+        match dashboard {
+            Some(dashboard) => dashboard.exited().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
+        status = dashboard_exit => Err(anyhow!(
+            "the dashboard server exited unexpectedly ({})",
+            status.map_or_else(|error| error.to_string(), |status| status.to_string())
+        )),
         signal = shutdown.recv() => {
             println!("\n{signal}: shutting down");
             Ok(())
@@ -120,29 +159,59 @@ async fn start_up(
     args: &DevArgs,
     secrets: &DevSecrets,
     database_url: &Url,
-    simulator: &mut Option<tokio::process::Child>,
+    web: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    companions: &mut Companions,
 ) -> Result<()> {
     api.wait_ready().await?;
     let base = api.base_url().clone();
     let users = demo_users(secrets)?;
+    if let Some((assets, server)) = web {
+        let config = dashboard::Config {
+            listen: ([127, 0, 0, 1], dashboard::choose_port()?).into(),
+            assets_dir: assets.clone(),
+            mes_api: base.clone(),
+            // No cluster locally: the infra pages say that the plant runs without infra-api.
+            infra_api: None,
+        };
+        println!("dashboard: starting on {}", config.listen);
+        let mut process = DashboardProcess::spawn(server, &config, repo)?;
+        process.wait_ready().await?;
+        companions.dashboard = Some(process);
+    }
+    let dashboard_url = companions
+        .dashboard
+        .as_ref()
+        .map(|dashboard| dashboard.base_url().clone());
     let seeded = if args.no_seed {
         None
     } else {
         let outcome = seed::seed(&base.join("api/v1/")?, &users).await?;
-        let text = credentials_text(&base, &users);
+        let text = credentials_text(&base, dashboard_url.as_ref(), &users);
         secrets::write_private(&secrets.credentials_file(), &text)?;
         Some(outcome)
     };
     if !args.no_seed && !args.no_sim {
         // The demo stations: START/COMPLETE events so the plant is alive.
-        *simulator = Some(crate::simulator::start(
+        companions.simulator = Some(crate::simulator::start(
             repo,
             &base,
             &secrets.admin_password_file,
         )?);
     }
-    print_banner(repo, &base, database_url, secrets, &users, seeded.as_ref());
+    let urls = Urls {
+        api: &base,
+        dashboard: dashboard_url.as_ref(),
+        database: database_url,
+    };
+    print_banner(repo, &urls, secrets, &users, seeded.as_ref());
     Ok(())
+}
+
+/// Where things are, for the banner.
+struct Urls<'a> {
+    api: &'a Url,
+    dashboard: Option<&'a Url>,
+    database: &'a Url,
 }
 
 async fn prepare_database(postgres: &Postgres, reset: bool) -> Result<()> {
@@ -179,9 +248,11 @@ fn demo_users(secrets: &DevSecrets) -> Result<Vec<DemoUser>> {
         .collect()
 }
 
-fn credentials_text(api_base: &Url, users: &[DemoUser]) -> String {
+fn credentials_text(api_base: &Url, dashboard: Option<&Url>, users: &[DemoUser]) -> String {
+    let dashboard = dashboard.map_or_else(String::new, |url| format!("dashboard {url}\n"));
     format!(
         "# Demo logins of the local MES stack (`cargo xtask dev`), rewritten on every run.\n\
+         {dashboard}\
          mes-api   {api_base}\n\
          API docs  {api_base}docs\n\n{}",
         seed::credentials_table(users)
@@ -190,8 +261,7 @@ fn credentials_text(api_base: &Url, users: &[DemoUser]) -> String {
 
 fn print_banner(
     repo: &Path,
-    api_base: &Url,
-    database_url: &Url,
+    urls: &Urls<'_>,
     secrets: &DevSecrets,
     users: &[DemoUser],
     seeded: Option<&Outcome>,
@@ -205,9 +275,12 @@ fn print_banner(
     let rule = "=".repeat(72);
     println!("\n{rule}");
     println!("  MES local stack is running");
-    println!("    mes-api    {api_base}");
-    println!("    API docs   {api_base}docs");
-    println!("    database   {}", postgres::redacted(database_url));
+    if let Some(dashboard) = urls.dashboard {
+        println!("    dashboard  {dashboard}   <- open this and log in");
+    }
+    println!("    mes-api    {}", urls.api);
+    println!("    API docs   {}docs", urls.api);
+    println!("    database   {}", postgres::redacted(urls.database));
     println!();
     let credentials = shown(&secrets.credentials_file());
     match seeded {
@@ -247,7 +320,13 @@ mod tests {
             full_name: "Bootstrap Administrator",
             password: "pw1".to_owned(),
         }];
-        let text = credentials_text(&Url::parse("http://127.0.0.1:8080/")?, &users);
+        let dashboard = Url::parse("http://127.0.0.1:8082/")?;
+        let text = credentials_text(
+            &Url::parse("http://127.0.0.1:8080/")?,
+            Some(&dashboard),
+            &users,
+        );
+        assert!(text.contains("dashboard http://127.0.0.1:8082/\n"));
         assert!(text.contains("mes-api   http://127.0.0.1:8080/\n"));
         assert!(text.contains("API docs  http://127.0.0.1:8080/docs\n"));
         assert!(text.ends_with("user   role   password\nadmin  ADMIN  pw1\n"));

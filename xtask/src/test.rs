@@ -66,9 +66,9 @@ impl Stage {
     }
 }
 
-/// Every check, in the order they run. New checks (npm tests, artifact validators, CRD drift)
-/// are added here; cheap, fast-failing ones first.
-fn stages(nextest_args: &[String], schemathesis: &Path) -> Vec<Stage> {
+/// Every check, in the order they run. New checks (artifact validators, CRD drift) are added
+/// here; cheap, fast-failing ones first.
+fn stages(nextest_args: &[String], schemathesis: &Path, chromium: &Path) -> Vec<Stage> {
     let mut tests = Stage::cargo(
         "tests",
         &["nextest", "run", "--workspace", "--no-fail-fast"],
@@ -87,6 +87,16 @@ fn stages(nextest_args: &[String], schemathesis: &Path) -> Vec<Stage> {
                 "warnings",
             ],
         ),
+        // The web UI: `tsc --noEmit`, the Vitest unit tests, and the production build that the
+        // browser stage serves.
+        Stage {
+            name: "web",
+            program: "npm".into(),
+            args: ["--prefix", crate::dashboard::WEB_DIR, "run", "verify"]
+                .map(str::to_owned)
+                .to_vec(),
+            env: Vec::new(),
+        },
         tests,
         // Fuzzes mes-api from its own OpenAPI document (an ignored test, run only here).
         Stage {
@@ -106,6 +116,27 @@ fn stages(nextest_args: &[String], schemathesis: &Path) -> Vec<Stage> {
                     "only",
                     "-E",
                     "test(schemathesis)",
+                ],
+            )
+        },
+        // The dashboard in headless Chromium against mes-api, infra-api (on the Kubernetes
+        // double) and the dashboard server with real PostgreSQL (an ignored test, run only
+        // here; services/dashboard/tests/browser.rs).
+        Stage {
+            env: vec![(
+                "DASHBOARD_CHROMIUM".to_owned(),
+                chromium.display().to_string(),
+            )],
+            ..Stage::cargo(
+                "browser",
+                &[
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--run-ignored",
+                    "only",
+                    "-E",
+                    "test(dashboard_in_chromium)",
                 ],
             )
         },
@@ -130,6 +161,9 @@ pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     let mut shutdown = Shutdown::listen()?;
     ensure_tools()?;
     let schemathesis = crate::tools::python_tools(repo)?;
+    // The web stage needs the npm packages, the browser stage Chromium.
+    crate::dashboard::install_web_dependencies(repo)?;
+    let chromium = crate::dashboard::ensure_chromium()?;
     let options = postgres::Options {
         own_cluster: args.own_postgres,
         purpose: Purpose::Test,
@@ -140,7 +174,7 @@ pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     println!("test: DATABASE_URL={}", postgres::redacted(&database_url));
 
     let started = Instant::now();
-    let plan = stages(&args.nextest_args, &schemathesis);
+    let plan = stages(&args.nextest_args, &schemathesis, &chromium);
     let mut runs = Vec::new();
     for stage in &plan {
         println!("\n==> {}: {}", stage.name, stage.command_line());
@@ -301,12 +335,27 @@ mod tests {
         let plan = stages(
             &["-E".to_owned(), "test(lot)".to_owned()],
             Path::new("/x/schemathesis"),
+            Path::new("/usr/bin/chromium"),
         );
         let names: Vec<&str> = plan.iter().map(|stage| stage.name).collect();
-        assert_eq!(names, ["format", "clippy", "tests", "api-fuzz"]);
         assert_eq!(
-            plan[3].env,
+            names,
+            ["format", "clippy", "web", "tests", "api-fuzz", "browser"]
+        );
+        assert_eq!(
+            plan[4].env,
             [("SCHEMATHESIS".to_owned(), "/x/schemathesis".to_owned())]
+        );
+        assert_eq!(
+            plan[2].command_line(),
+            "npm --prefix services/dashboard/web run verify"
+        );
+        assert_eq!(
+            plan[5].env,
+            [(
+                "DASHBOARD_CHROMIUM".to_owned(),
+                "/usr/bin/chromium".to_owned()
+            )]
         );
         assert_eq!(
             plan[1].args,
@@ -320,7 +369,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            plan[2].args,
+            plan[3].args,
             [
                 "nextest",
                 "run",
@@ -331,7 +380,7 @@ mod tests {
             ]
         );
         assert!(
-            plan[2]
+            plan[3]
                 .command_line()
                 .ends_with("--no-fail-fast -E 'test(lot)'")
         );
@@ -346,7 +395,7 @@ mod tests {
 
     #[test]
     fn summary_marks_the_failed_stage_and_those_not_run() {
-        let plan = stages(&[], Path::new("st"));
+        let plan = stages(&[], Path::new("st"), Path::new("c"));
         let runs = vec![
             StageRun {
                 name: "format",
@@ -364,15 +413,17 @@ mod tests {
             "test summary:\n  \
              format    passed           0.4s\n  \
              clippy    FAILED          31.0s\n  \
+             web       not run\n  \
              tests     not run\n  \
-             api-fuzz  not run\n\
+             api-fuzz  not run\n  \
+             browser   not run\n\
              FAILED in 32.0s"
         );
     }
 
     #[test]
     fn summary_says_all_passed_only_when_every_stage_ran_and_passed() {
-        let plan = stages(&[], Path::new("st"));
+        let plan = stages(&[], Path::new("st"), Path::new("c"));
         let runs: Vec<StageRun> = plan
             .iter()
             .map(|stage| StageRun {
