@@ -147,15 +147,7 @@ pub fn ensure_chromium() -> Result<PathBuf> {
         "test: installing {} for the dashboard's browser tests",
         missing.join(" ")
     );
-    let apt = |args: &[&str]| {
-        cmd::run(
-            StdCommand::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-    };
-    apt(&["update", "-q"])?;
-    apt(&[&["install", "-y", "-q"][..], &missing].concat())?;
+    crate::tools::apt_install(&missing)?;
     if !chromium.is_file() {
         bail!("installed the chromium package, but {CHROMIUM} does not exist");
     }

@@ -9,6 +9,7 @@
 
 mod cmd;
 mod dashboard;
+mod images;
 mod mes_api;
 mod postgres;
 mod secrets;
@@ -41,6 +42,8 @@ enum Command {
     Dev(stack::DevArgs),
     /// Run every check of the workspace (format, clippy, tests), as CI does
     Test(test::TestArgs),
+    /// Build the container images with buildah (static binaries, no Docker daemon) and check them
+    Images(images::ImagesArgs),
 }
 
 #[tokio::main]
@@ -50,6 +53,7 @@ async fn main() -> ExitCode {
         Ok(repo) => match cli.command {
             Command::Dev(args) => stack::run(&repo, args).await,
             Command::Test(args) => test::run(&repo, args).await,
+            Command::Images(args) => images::run(&repo, args),
         },
         Err(error) => Err(error),
     };

@@ -22,6 +22,10 @@ pub struct TestArgs {
     /// Always use the project-local cluster in .local/pg, even if a server runs on 5432
     #[arg(long)]
     pub own_postgres: bool,
+    /// Run only these stages (comma separated), e.g. `--only format,clippy` as the Jenkins
+    /// Lint stage does
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Extra arguments for `cargo nextest run`, e.g. `cargo xtask test -- -E 'test(lot)'`
     #[arg(last = true)]
     pub nextest_args: Vec<String>,
@@ -143,6 +147,21 @@ fn stages(nextest_args: &[String], schemathesis: &Path, chromium: &Path) -> Vec<
     ]
 }
 
+/// The stages named in `only` (all when empty), in their usual order.
+fn select(plan: Vec<Stage>, only: &[String]) -> Result<Vec<Stage>> {
+    if let Some(unknown) = only
+        .iter()
+        .find(|n| !plan.iter().any(|s| s.name == n.as_str()))
+    {
+        let names: Vec<&str> = plan.iter().map(|s| s.name).collect();
+        bail!("no stage `{unknown}`; stages: {}", names.join(", "));
+    }
+    Ok(plan
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name))
+        .collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
     Passed,
@@ -161,6 +180,7 @@ pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     let mut shutdown = Shutdown::listen()?;
     ensure_tools()?;
     let schemathesis = crate::tools::python_tools(repo)?;
+    crate::tools::ensure_groovy()?;
     // The web stage needs the npm packages, the browser stage Chromium.
     crate::dashboard::install_web_dependencies(repo)?;
     let chromium = crate::dashboard::ensure_chromium()?;
@@ -174,7 +194,10 @@ pub async fn run(repo: &Path, args: TestArgs) -> Result<()> {
     println!("test: DATABASE_URL={}", postgres::redacted(&database_url));
 
     let started = Instant::now();
-    let plan = stages(&args.nextest_args, &schemathesis, &chromium);
+    let plan = select(
+        stages(&args.nextest_args, &schemathesis, &chromium),
+        &args.only,
+    )?;
     let mut runs = Vec::new();
     for stage in &plan {
         println!("\n==> {}: {}", stage.name, stage.command_line());
@@ -329,6 +352,26 @@ fn summary(plan: &[Stage], runs: &[StageRun], total: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_selects_named_stages_in_order_and_rejects_unknown_names() {
+        let plan = || {
+            stages(
+                &[],
+                Path::new("/x/schemathesis"),
+                Path::new("/usr/bin/chromium"),
+            )
+        };
+        let picked =
+            select(plan(), &["clippy".to_owned(), "format".to_owned()]).expect("known stages");
+        let names: Vec<&str> = picked.iter().map(|stage| stage.name).collect();
+        assert_eq!(names, ["format", "clippy"]);
+        assert_eq!(select(plan(), &[]).expect("all stages").len(), plan().len());
+        let error = select(plan(), &["lint".to_owned()])
+            .expect_err("an unknown stage")
+            .to_string();
+        assert!(error.contains("no stage `lint`"), "{error}");
+    }
 
     #[test]
     fn stages_run_format_then_clippy_then_tests_with_extra_nextest_args_last() {

@@ -8,9 +8,13 @@ use anyhow::{Context, Result, bail};
 
 use crate::cmd;
 
-/// Python tools the tests use, from PyPI: the API fuzzer, and the Kubernetes manifest validator
-/// (the operator's tests find it at `.local/tools/venv/bin/kubernetes-validate`).
-pub const PYTHON_TOOLS: [&str; 2] = ["schemathesis==4.32.5", "kubernetes-validate==1.37.0"];
+/// Python tools the tests use, from PyPI: the API fuzzer, the Kubernetes manifest validator and
+/// the YAML linter (the operator's and tests/delivery's tests find them in `.local/tools/venv/bin`).
+pub const PYTHON_TOOLS: [&str; 3] = [
+    "schemathesis==4.32.5",
+    "kubernetes-validate==1.37.0",
+    "yamllint==1.38.0",
+];
 
 /// The project-local virtualenv with [`PYTHON_TOOLS`], (re)built when its pins changed; returns
 /// the path of the `schemathesis` CLI.
@@ -29,11 +33,7 @@ pub fn python_tools(repo: &Path) -> Result<PathBuf> {
     if !cmd::succeeds(Command::new("python3").args(["-m", "venv", "--help"])) || !make_venv(&venv) {
         // Debian ships venv and pip separately from python3.
         if nix::unistd::Uid::effective().is_root() {
-            cmd::run(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-q", "python3-venv", "python3-pip"])
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )?;
+            apt_install(&["python3-venv", "python3-pip"])?;
         }
         if !make_venv(&venv) {
             bail!("cannot create a Python virtualenv; install python3-venv");
@@ -52,4 +52,34 @@ pub fn python_tools(repo: &Path) -> Result<PathBuf> {
 fn make_venv(venv: &Path) -> bool {
     let _ = std::fs::remove_dir_all(venv);
     cmd::succeeds(Command::new("python3").arg("-m").arg("venv").arg(venv))
+}
+
+/// Installs Debian packages (as root; callers say what to do otherwise).
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    let apt = |args: &[&str]| {
+        cmd::run(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if apt(&[&["install", "-y", "-q"][..], packages].concat()).is_err() {
+        // A fresh machine may have no package lists yet.
+        apt(&["update", "-q"])?;
+        apt(&[&["install", "-y", "-q"][..], packages].concat())?;
+    }
+    Ok(())
+}
+
+/// Debian's Groovy (Jenkins' own language line), with which tests/delivery parses the
+/// Jenkinsfile; installed with apt-get when missing.
+pub fn ensure_groovy() -> Result<()> {
+    if cmd::succeeds(Command::new("groovy").arg("--version")) {
+        return Ok(());
+    }
+    if !nix::unistd::Uid::effective().is_root() {
+        bail!("groovy is missing; the Jenkinsfile check needs it: sudo apt-get install -y groovy");
+    }
+    println!("test: installing groovy for the Jenkinsfile check");
+    apt_install(&["groovy"])
 }
