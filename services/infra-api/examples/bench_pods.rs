@@ -4,7 +4,8 @@
 //! caches), then measures `GET /api/infra/pods` (all pods, and a component filter matching 100),
 //! the Kubernetes API calls made per request (infra-api's own counter and the double's request
 //! counter), and — beside it — the double's own list of the same pods (what `kubectl get pods`
-//! costs the API server). Three rounds, each printed, so the spread is visible.
+//! costs the API server). Three rounds, each printed, so the spread is visible. It also times
+//! one rebuild of the pod-row snapshot (what a pod change costs in the background).
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -118,13 +119,35 @@ async fn main() -> anyhow::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let s = state.clone();
     tokio::spawn(async move { infra_api::serve(listener, s, std::future::pending()).await });
-    while state.cluster().map(|c| c.cache.pods.len()).unwrap_or(0) < n {
+    // Served from the row snapshot, so wait for the snapshot, not only the reflector store.
+    while state
+        .cluster()
+        .map(|c| c.cache.pod_rows.current().rows.len())
+        .unwrap_or(0)
+        < n
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     println!(
         "reflector cache synced with {n} pods in {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
+
+    if let Ok(c) = state.cluster() {
+        let pods = c.cache.pods.state();
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let snap = infra_api::pod_snapshot::PodSnapshot::build(&pods, NS, chrono::Utc::now());
+            samples.push(t.elapsed());
+            assert_eq!(snap.rows.len(), n);
+        }
+        summary(
+            &format!("snapshot rebuild ({n} pods, background)"),
+            samples,
+            "",
+        );
+    }
 
     let http = reqwest::Client::new();
     let pods_url = format!("{base}/api/infra/pods");

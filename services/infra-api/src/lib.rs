@@ -4,14 +4,17 @@
 //! `main.rs` only reads configuration and calls [`run`]. Reads never call the Kubernetes API:
 //! handlers look at the reflector stores of [`cache::Cache`]. Logs and restarts are the only
 //! requests that reach the API server (there is no cache of container logs, and a restart is a
-//! write).
+//! write). Network flows come from Hubble Relay's gRPC Observer API ([`hubble`]), independent of
+//! the Kubernetes side: either can be down while the other keeps working.
 
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod http;
+pub mod hubble;
 pub mod kube_client;
 pub mod metrics;
+pub mod pod_snapshot;
 pub mod state;
 pub mod telemetry;
 pub mod time;
@@ -24,15 +27,17 @@ use mes_api::auth::jwt::JwtKeys;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::hubble::{Hubble, HubbleOptions};
 use crate::metrics::Metrics;
 use crate::state::{AppState, Cluster};
 
 /// JWTs are only verified here, never issued; the lifetime is mes-api's business.
 const UNUSED_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Builds the shared state: the JWT keys, the metrics and — when a cluster configuration is
-/// found — a client and the watch caches. Without any configuration the service still starts.
-pub async fn prepare(config: Config) -> AppState {
+/// Builds the shared state: the JWT keys, the metrics, the Hubble Relay client and — when a
+/// cluster configuration is found — a Kubernetes client and the watch caches. Without any
+/// cluster, or without a reachable relay, the service still starts.
+pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let cluster = match kube_client::infer(&metrics).await {
         Ok(client) => Some(Cluster::start(client, &config.namespace)),
@@ -41,12 +46,28 @@ pub async fn prepare(config: Config) -> AppState {
             None
         }
     };
-    AppState::new(
+    let hubble = match &config.hubble_relay_addr {
+        None => {
+            tracing::info!(
+                "Hubble Relay switched off; network endpoints answer 503 HUBBLE_UNAVAILABLE"
+            );
+            Hubble::disabled()
+        }
+        Some(addr) => Hubble::start(
+            addr,
+            config.hubble_tls.as_ref(),
+            HubbleOptions::default(),
+            metrics.hubble_up.clone(),
+        )
+        .with_context(|| format!("Hubble Relay client for {addr}"))?,
+    };
+    Ok(AppState::new(
         Arc::new(JwtKeys::new(&config.jwt_secret, UNUSED_TTL)),
         cluster,
         metrics,
         config,
     )
+    .with_hubble(hubble))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then drains in-flight requests.
@@ -69,7 +90,7 @@ pub async fn serve(
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen_addr;
     let namespace = config.namespace.clone();
-    let state = prepare(config).await;
+    let state = prepare(config).await?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -1,6 +1,6 @@
 //! Prometheus metrics: HTTP requests by route and status, Kubernetes API calls made by this
 //! process (reads are served from caches, so these are watches, re-lists, logs and restarts),
-//! open log streams and restarts requested.
+//! open log streams and restarts requested; Hubble Relay reachability and live flow streams.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -15,6 +15,9 @@ pub struct Metrics {
     pub kube_api_requests: IntCounterVec,
     pub log_streams: IntGauge,
     pub restarts: IntCounter,
+    pub hubble_up: IntGauge,
+    pub flow_streams: IntGauge,
+    pub flow_streams_dropped: IntCounter,
 }
 
 impl Default for Metrics {
@@ -60,12 +63,30 @@ impl Metrics {
             "Rollout restarts requested through infra-api",
         )
         .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let hubble_up = IntGauge::new(
+            "infra_hubble_up",
+            "1 when the last ServerStatus probe reached Hubble Relay",
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let flow_streams = IntGauge::new(
+            "infra_flow_streams_open",
+            "Live network flow streams open now",
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let flow_streams_dropped = IntCounter::new(
+            "infra_flow_streams_dropped_total",
+            "Live flow streams ended because the client did not keep up",
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(kube_api_requests.clone()),
             Box::new(log_streams.clone()),
             Box::new(restarts.clone()),
+            Box::new(hubble_up.clone()),
+            Box::new(flow_streams.clone()),
+            Box::new(flow_streams_dropped.clone()),
         ] {
             let _ = registry.register(c);
         }
@@ -76,6 +97,9 @@ impl Metrics {
             kube_api_requests,
             log_streams,
             restarts,
+            hubble_up,
+            flow_streams,
+            flow_streams_dropped,
         }
     }
 

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::hubble::Hubble;
 use crate::metrics::Metrics;
 
 /// A reachable (or at least configured) cluster: the client for logs and restarts, and the caches.
@@ -47,6 +48,8 @@ pub struct AppState {
     pub cluster: Option<Cluster>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    /// Hubble Relay (disabled unless [`AppState::with_hubble`] sets one).
+    pub hubble: Hubble,
     /// Flips to true when shutdown begins, ending long-lived responses (log follow streams)
     /// so that graceful shutdown can finish draining.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
@@ -64,8 +67,14 @@ impl AppState {
             cluster,
             metrics,
             config: Arc::new(config),
+            hubble: Hubble::disabled(),
             shutting_down: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    pub fn with_hubble(mut self, hubble: Hubble) -> Self {
+        self.hubble = hubble;
+        self
     }
 
     /// The cluster, when its caches are synced; otherwise 503 `CLUSTER_UNAVAILABLE`.
@@ -89,8 +98,9 @@ impl AppState {
         }
     }
 
-    /// Stops the watchers (on shutdown).
+    /// Stops the watchers and the Hubble probe (on shutdown).
     pub fn stop(&self) {
+        self.hubble.stop();
         if let Some(c) = &self.cluster {
             for t in c.tasks.iter() {
                 t.abort();

@@ -74,6 +74,30 @@ async fn pods_appear_and_disappear_as_the_cache_sees_watch_events() {
 }
 
 #[tokio::test]
+async fn filtered_and_unfiltered_pods_come_from_one_snapshot_in_the_envelope() {
+    let h = Harness::start().await;
+    h.deployment("worker", "worker", 2);
+    h.pods("worker", PodTemplate::default());
+    wait_for("pods cached", || async {
+        h.server.pod_names().await.len() == 2
+    })
+    .await;
+    let (status, all) = h.server.get("/api/infra/pods", Some(&admin())).await;
+    assert_eq!(status, 200);
+    assert_eq!(all["success"], true);
+    assert!(all["timestamp"].is_string());
+    assert_eq!(all["data"]["total"], 2);
+    let (_, filtered) = h
+        .server
+        .get("/api/infra/pods?component=worker", Some(&admin()))
+        .await;
+    assert_eq!(filtered["data"]["total"], 2);
+    assert_eq!(filtered["data"]["items"], all["data"]["items"]);
+    let snapshot_at = all["data"]["snapshot_at"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(snapshot_at).is_ok());
+}
+
+#[tokio::test]
 async fn reading_pods_makes_no_kubernetes_api_calls() {
     let h = Harness::start().await;
     h.deployment("worker", "worker", 3);
@@ -152,6 +176,41 @@ async fn status_sums_replicas_and_pods_per_component() {
     assert_eq!(cs[1]["component"], "dashboard");
     assert_eq!(cs[1]["ready_replicas"], 0);
     assert_eq!(cs[1]["healthy"], false);
+}
+
+#[tokio::test]
+async fn status_reports_the_database_workload_and_hubble() {
+    let h = Harness::start().await;
+    let (_, body) = h.server.get("/api/infra/status", Some(&admin())).await;
+    assert_eq!(body["data"]["database"]["state"], "unknown");
+    assert_eq!(body["data"]["database"]["source"], serde_json::Value::Null);
+    assert_eq!(body["data"]["hubble"]["configured"], false);
+    assert_eq!(body["data"]["hubble"]["reachable"], false);
+
+    h.double
+        .seed(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "mes-db", "namespace": NS,
+                         "labels": {"app.kubernetes.io/component": "database"}},
+            "spec": {"replicas": 1, "serviceName": "mes-db",
+                     "selector": {"matchLabels": {"app": "mes-db"}},
+                     "template": {"metadata": {"labels": {"app": "mes-db"}},
+                                  "spec": {"containers": [{"name": "postgres", "image": "postgres:17"}]}}},
+        }))
+        .unwrap();
+    wait_for("database down until ready", || async {
+        let (_, body) = h.server.get("/api/infra/status", Some(&admin())).await;
+        body["data"]["database"]["state"] == "down"
+            && body["data"]["database"]["source"] == "StatefulSet/mes-db"
+    })
+    .await;
+    h.double.mark_statefulset_ready(NS, "mes-db").unwrap();
+    wait_for("database ready", || async {
+        let (_, body) = h.server.get("/api/infra/status", Some(&admin())).await;
+        body["data"]["database"]["state"] == "ready"
+            && body["data"]["database"]["ready_replicas"] == 1
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod logs;
+pub mod network;
 pub mod ops;
 pub mod pods;
 pub mod restart;
@@ -26,6 +27,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/infra/pods/{name}/logs", get(logs::logs))
         .route("/api/infra/status", get(status::status))
         .route("/api/infra/events", get(events::list))
+        .route("/api/infra/network/flows", get(network::flows))
+        .route("/api/infra/network/map", get(network::map))
         .route(
             "/api/infra/deployments/{name}/restart",
             post(restart::restart),

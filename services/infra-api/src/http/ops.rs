@@ -20,6 +20,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some(c) => (true, c.cache.synced(), c.cache.reachable()),
     };
     let ready = configured && synced && reachable;
+    let hubble = state.hubble.status();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -35,6 +36,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 "caches_synced": synced,
                 "namespace": state.config.namespace,
             },
+            // Informational: flows are optional, so Hubble never makes the service unready.
+            "hubble": {"configured": hubble.configured, "reachable": hubble.reachable},
         })),
     )
 }

@@ -1,5 +1,7 @@
 //! `GET /api/infra/status`: per component, desired/ready replicas (Deployments, StatefulSets),
-//! pods by phase and restarts in the last hour — all from the caches.
+//! pods by phase and restarts in the last hour — all from the caches; the database's state
+//! judged from its workload, and Hubble Relay's reachability as the client's probe last saw it
+//! (no call to the relay per request).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,14 @@ use serde::Serialize;
 
 use crate::auth::User;
 use crate::http::pods::{COMPONENT_LABEL, PodRow};
+use crate::hubble::HubbleStatus;
 use crate::state::AppState;
+
+/// The component label value the operator gives the plant's PostgreSQL (embedded StatefulSet
+/// and CloudNativePG `Cluster` alike).
+pub const DATABASE_COMPONENT: &str = "database";
+/// CloudNativePG labels its instance pods with their cluster (it runs no StatefulSet).
+pub const CNPG_CLUSTER_LABEL: &str = "cnpg.io/cluster";
 
 #[derive(Debug, Default, Serialize)]
 pub struct ComponentStatus {
@@ -31,6 +40,67 @@ pub struct ComponentStatus {
 pub struct PlantStatus {
     pub namespace: String,
     pub components: Vec<ComponentStatus>,
+    pub database: DatabaseState,
+    pub hubble: HubbleStatus,
+}
+
+/// The database as its workload shows it. infra-api has no database connection of its own;
+/// mes-api's `/readyz` is the authority on "reachable with migrations applied".
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct DatabaseState {
+    /// `ready`, `degraded` (some replicas ready), `down` (none ready) or `unknown` (no
+    /// database workload in the namespace: an external database, or not deployed yet).
+    pub state: &'static str,
+    /// What the state was judged from: `StatefulSet/mes-db`, `CloudNativePG/mes-db`, or null.
+    pub source: Option<String>,
+    pub ready_replicas: i32,
+    pub desired_replicas: i32,
+}
+
+/// Ready and total instance pods of CloudNativePG clusters in the namespace.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CnpgPods {
+    pub cluster: String,
+    pub ready: i32,
+    pub total: i32,
+}
+
+fn judge(ready: i32, desired: i32) -> &'static str {
+    match (ready, desired) {
+        (_, d) if d <= 0 => "down",
+        (r, d) if r >= d => "ready",
+        (0, _) => "down",
+        _ => "degraded",
+    }
+}
+
+/// Pure: the `database` component's workloads first, else CloudNativePG's instance pods.
+pub fn database_state(
+    component: Option<&ComponentStatus>,
+    cnpg: Option<&CnpgPods>,
+) -> DatabaseState {
+    if let Some(c) = component.filter(|c| !c.workloads.is_empty()) {
+        return DatabaseState {
+            state: judge(c.ready_replicas, c.desired_replicas),
+            source: Some(c.workloads.join(",")),
+            ready_replicas: c.ready_replicas,
+            desired_replicas: c.desired_replicas,
+        };
+    }
+    if let Some(p) = cnpg.filter(|p| p.total > 0) {
+        return DatabaseState {
+            state: judge(p.ready, p.total),
+            source: Some(format!("CloudNativePG/{}", p.cluster)),
+            ready_replicas: p.ready,
+            desired_replicas: p.total,
+        };
+    }
+    DatabaseState {
+        state: "unknown",
+        source: None,
+        ready_replicas: 0,
+        desired_replicas: 0,
+    }
 }
 
 fn component_of(labels: Option<&BTreeMap<String, String>>, fallback: &str) -> String {
@@ -80,7 +150,23 @@ pub async fn status(
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0);
     }
+    let mut cnpg: Option<CnpgPods> = None;
     for p in cache.pods.state() {
+        if let Some(cluster) = p
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(CNPG_CLUSTER_LABEL))
+        {
+            let row = PodRow::from_pod(&p, now);
+            let c = cnpg.get_or_insert_with(|| CnpgPods {
+                cluster: cluster.clone(),
+                ..CnpgPods::default()
+            });
+            c.total += 1;
+            c.ready +=
+                i32::from(row.phase == "Running" && row.ready_containers == row.total_containers);
+        }
         let Some(c) = p
             .metadata
             .labels
@@ -117,7 +203,7 @@ pub async fn status(
             })
             .unwrap_or(0);
     }
-    let components = by
+    let components: Vec<ComponentStatus> = by
         .into_values()
         .map(|mut c| {
             c.workloads.sort();
@@ -125,8 +211,66 @@ pub async fn status(
             c
         })
         .collect();
+    let database = database_state(
+        components
+            .iter()
+            .find(|c| c.component == DATABASE_COMPONENT),
+        cnpg.as_ref(),
+    );
     Ok(ApiResponse::ok(PlantStatus {
         namespace: cluster.namespace.clone(),
         components,
+        database,
+        hubble: state.hubble.status(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(workloads: &[&str], ready: i32, desired: i32) -> ComponentStatus {
+        ComponentStatus {
+            component: DATABASE_COMPONENT.into(),
+            workloads: workloads.iter().map(|w| w.to_string()).collect(),
+            ready_replicas: ready,
+            desired_replicas: desired,
+            ..ComponentStatus::default()
+        }
+    }
+
+    #[test]
+    fn database_from_its_workload() {
+        let d = database_state(Some(&component(&["StatefulSet/mes-db"], 1, 1)), None);
+        assert_eq!(d.state, "ready");
+        assert_eq!(d.source.as_deref(), Some("StatefulSet/mes-db"));
+        assert_eq!(
+            database_state(Some(&component(&["StatefulSet/mes-db"], 0, 1)), None).state,
+            "down"
+        );
+        assert_eq!(
+            database_state(Some(&component(&["StatefulSet/mes-db"], 1, 3)), None).state,
+            "degraded"
+        );
+        assert_eq!(
+            database_state(Some(&component(&["StatefulSet/mes-db"], 0, 0)), None).state,
+            "down"
+        );
+    }
+
+    #[test]
+    fn database_from_cloudnativepg_pods_or_unknown() {
+        let cnpg = CnpgPods {
+            cluster: "mes-db".into(),
+            ready: 2,
+            total: 3,
+        };
+        // A component made only of pods (no workload) defers to the CloudNativePG pods.
+        let d = database_state(Some(&component(&[], 0, 0)), Some(&cnpg));
+        assert_eq!(d.state, "degraded");
+        assert_eq!(d.source.as_deref(), Some("CloudNativePG/mes-db"));
+        assert_eq!((d.ready_replicas, d.desired_replicas), (2, 3));
+        let d = database_state(None, None);
+        assert_eq!((d.state, d.source), ("unknown", None));
+    }
 }

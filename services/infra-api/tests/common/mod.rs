@@ -2,11 +2,14 @@
 //! router served on 127.0.0.1:0, and tokens of each role.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod relay;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use infra_api::config::Config;
+use infra_api::hubble::{Hubble, HubbleOptions};
 use infra_api::metrics::Metrics;
 use infra_api::state::{AppState, Cluster};
 use kube_double::{KubeDouble, PodTemplate};
@@ -115,6 +118,36 @@ impl Server {
     }
 }
 
+/// Hubble client options scaled for tests: quick probes and a short back-off cap, so that
+/// recovery is seen within the deadline.
+pub fn hubble_options() -> HubbleOptions {
+    HubbleOptions {
+        probe_interval: Duration::from_millis(200),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(10),
+        stream_buffer: 1024,
+    }
+}
+
+/// A Hubble client for the relay at `addr`, publishing reachability into `metrics`.
+pub fn hubble(addr: &str, options: HubbleOptions, metrics: &Metrics) -> Hubble {
+    Hubble::start(addr, None, options, metrics.hubble_up.clone()).unwrap()
+}
+
+/// infra-api without any cluster (the network endpoints do not need one).
+pub async fn server_without_cluster(hubble: Hubble, metrics: Arc<Metrics>) -> Server {
+    let state = AppState::new(
+        Arc::new(JwtKeys::new(SECRET.as_bytes(), Duration::from_secs(3600))),
+        None,
+        metrics,
+        config(),
+    )
+    .with_hubble(hubble);
+    Server::start(state).await
+}
+
 pub struct Harness {
     pub double: KubeDouble,
     pub server: Server,
@@ -124,6 +157,11 @@ pub struct Harness {
 impl Harness {
     /// A double with the plant namespace, infra-api on it, caches synced.
     pub async fn start() -> Self {
+        Self::start_with(|_| Hubble::disabled()).await
+    }
+
+    /// The same, with the Hubble client `hubble` builds from the service's metrics.
+    pub async fn start_with(hubble: impl FnOnce(&Metrics) -> Hubble) -> Self {
         let double = KubeDouble::start().await.unwrap();
         double.ensure_namespace(NS).unwrap();
         let metrics = Arc::new(Metrics::new());
@@ -133,7 +171,8 @@ impl Harness {
             Some(Cluster::start(client, NS)),
             metrics.clone(),
             config(),
-        );
+        )
+        .with_hubble(hubble(&metrics));
         let server = Server::start(state).await;
         let s = server.state.clone();
         wait_for("caches synced", || {

@@ -1,0 +1,286 @@
+//! A fake Hubble Relay: a real tonic server implementing `observer.Observer` from the same
+//! protos as infra-api, serving stored flows, recording every `GetFlowsRequest`, pushing live
+//! flows to followers, and counting open streams (so tests see cancellations).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::{Stream, StreamExt as _};
+use infra_api::hubble::proto::flow::{
+    Endpoint, Flow, Layer4, TrafficDirection, Verdict, Workload, layer4,
+};
+use infra_api::hubble::proto::observer::observer_server::{Observer, ObserverServer};
+use infra_api::hubble::proto::observer::{
+    GetFlowsRequest, GetFlowsResponse, ServerStatusRequest, ServerStatusResponse,
+    get_flows_response::ResponseTypes,
+};
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Request, Response, Status};
+
+#[derive(Default)]
+struct Shared {
+    requests: Mutex<Vec<GetFlowsRequest>>,
+    stored: Mutex<Vec<Flow>>,
+    followers: Mutex<Vec<mpsc::Sender<Result<GetFlowsResponse, Status>>>>,
+    open_streams: AtomicUsize,
+    /// Follow streams send generated flows without end (for the slow-client test).
+    endless: std::sync::atomic::AtomicBool,
+}
+
+/// Decrements the open-stream count when tonic drops the response stream (call finished or
+/// cancelled by the client).
+struct Open(Arc<Shared>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Clone)]
+struct Service(Arc<Shared>);
+
+fn response(flow: Flow) -> GetFlowsResponse {
+    GetFlowsResponse {
+        node_name: flow.node_name.clone(),
+        time: flow.time,
+        response_types: Some(ResponseTypes::Flow(flow)),
+    }
+}
+
+type FlowStream = Pin<Box<dyn Stream<Item = Result<GetFlowsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Observer for Service {
+    type GetFlowsStream = FlowStream;
+
+    async fn get_flows(
+        &self,
+        req: Request<GetFlowsRequest>,
+    ) -> Result<Response<FlowStream>, Status> {
+        let req = req.into_inner();
+        self.0.requests.lock().unwrap().push(req.clone());
+        self.0.open_streams.fetch_add(1, Ordering::SeqCst);
+        let open = Open(self.0.clone());
+        let stored = self.0.stored.lock().unwrap().clone();
+        let n = usize::try_from(req.number).unwrap();
+        let backlog: Vec<Flow> = if req.follow && n == 0 {
+            Vec::new()
+        } else {
+            let skip = stored.len().saturating_sub(n);
+            stored.into_iter().skip(skip).collect()
+        };
+        let backlog = futures::stream::iter(backlog.into_iter().map(|f| Ok(response(f))));
+        let stream: FlowStream = if !req.follow {
+            Box::pin(backlog.map(move |item| {
+                let _open = &open;
+                item
+            }))
+        } else if self.0.endless.load(Ordering::SeqCst) {
+            let generated = futures::stream::iter(0u32..).map(|i| Ok(response(flow(i))));
+            Box::pin(backlog.chain(generated).map(move |item| {
+                let _open = &open;
+                item
+            }))
+        } else {
+            let (tx, rx) = mpsc::channel(1024);
+            self.0.followers.lock().unwrap().push(tx);
+            let live = tokio_stream::wrappers::ReceiverStream::new(rx);
+            Box::pin(backlog.chain(live).map(move |item| {
+                let _open = &open;
+                item
+            }))
+        };
+        Ok(Response::new(stream))
+    }
+
+    async fn server_status(
+        &self,
+        _: Request<ServerStatusRequest>,
+    ) -> Result<Response<ServerStatusResponse>, Status> {
+        let n = self.0.stored.lock().unwrap().len() as u64;
+        Ok(Response::new(ServerStatusResponse {
+            num_flows: n,
+            max_flows: 4095,
+            seen_flows: n,
+            uptime_ns: 42_000_000_000,
+            num_connected_nodes: Some(1),
+            num_unavailable_nodes: Some(0),
+            unavailable_nodes: vec![],
+            version: "fake-relay/1.0".into(),
+        }))
+    }
+}
+
+/// A running fake relay; [`FakeRelay::stop`] takes it down, [`FakeRelay::restart`] brings a
+/// new server up on the same port with the same state.
+pub struct FakeRelay {
+    shared: Arc<Shared>,
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FakeRelay {
+    pub async fn start() -> Self {
+        Self::start_on(0, Arc::new(Shared::default()), None).await
+    }
+
+    /// Serving TLS with `cert_pem`/`key_pem`.
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
+        Self::start_on(0, Arc::new(Shared::default()), Some(tls)).await
+    }
+
+    async fn start_on(
+        port: u16,
+        shared: Arc<Shared>,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = ObserverServer::new(Service(shared.clone()));
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).unwrap();
+        }
+        let task = tokio::spawn(async move {
+            let _ = builder
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async move {
+                        let _ = stopped.await;
+                    },
+                )
+                .await;
+        });
+        Self {
+            shared,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `host:port` for `HUBBLE_RELAY_ADDR`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Takes the server down (listener closed, connections told to go away).
+    pub async fn stop(&mut self) {
+        // Live streams would hold a graceful shutdown open: end them first.
+        self.shared.followers.lock().unwrap().clear();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(super::DEADLINE, task)
+                .await
+                .expect("fake relay stopped")
+                .unwrap();
+        }
+    }
+
+    /// A new server on the same port, same flows and records.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        *self = Self::start_on(self.addr.port(), self.shared.clone(), None).await;
+    }
+
+    pub fn store(&self, flows: impl IntoIterator<Item = Flow>) {
+        self.shared.stored.lock().unwrap().extend(flows);
+    }
+
+    /// Sends `flow` to every follower still connected; how many got it.
+    pub async fn push(&self, flow: Flow) -> usize {
+        let followers: Vec<_> = self.shared.followers.lock().unwrap().clone();
+        let mut sent = 0;
+        for f in followers {
+            if f.send(Ok(response(flow.clone()))).await.is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    pub fn set_endless(&self, on: bool) {
+        self.shared.endless.store(on, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> Vec<GetFlowsRequest> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    pub fn open_streams(&self) -> usize {
+        self.shared.open_streams.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeRelay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A plant-namespace endpoint of `component`.
+pub fn endpoint(pod: &str, component: &str) -> Endpoint {
+    Endpoint {
+        identity: 10_000 + component.len() as u32,
+        namespace: "plant".into(),
+        pod_name: pod.into(),
+        labels: vec![
+            format!("k8s:app.kubernetes.io/component={component}"),
+            "k8s:io.kubernetes.pod.namespace=plant".into(),
+        ],
+        workloads: vec![Workload {
+            name: component.into(),
+            kind: "Deployment".into(),
+        }],
+        ..Endpoint::default()
+    }
+}
+
+/// A TCP flow from `src` to `dst` at second `at`.
+pub fn tcp(src: Endpoint, dst: Endpoint, port: u32, verdict: Verdict, at: i64) -> Flow {
+    Flow {
+        time: Some(prost_types::Timestamp {
+            seconds: at,
+            nanos: 0,
+        }),
+        verdict: verdict as i32,
+        drop_reason_desc: if verdict == Verdict::Dropped { 133 } else { 0 },
+        l4: Some(Layer4 {
+            protocol: Some(layer4::Protocol::Tcp(infra_api::hubble::proto::flow::Tcp {
+                source_port: 40_000,
+                destination_port: port,
+            })),
+        }),
+        source: Some(src),
+        destination: Some(dst),
+        traffic_direction: TrafficDirection::Egress as i32,
+        is_reply: Some(false),
+        node_name: "node-1".into(),
+        ..Flow::default()
+    }
+}
+
+/// The `i`-th generated flow (endless mode).
+pub fn flow(i: u32) -> Flow {
+    tcp(
+        endpoint(&format!("dashboard-{i}"), "dashboard"),
+        endpoint("mes-api-0", "api"),
+        8080,
+        Verdict::Forwarded,
+        1_795_000_000 + i64::from(i),
+    )
+}
