@@ -22,6 +22,18 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Login attempts allowed per (username, address) per minute.
     pub login_attempts_per_minute: u32,
+    /// Who writes the audit rows of station events (`MES_EVENT_AUDIT`).
+    pub event_audit: EventAudit,
+}
+
+/// How the event writer audits its changes. `inline` (default): the batch statements write the
+/// audit and status-history rows themselves, each with its command's actor and request.
+/// `triggers`: one event per transaction, audited by the table triggers as every other write is
+/// — the reference the inline rows are tested against, and a fallback should they ever disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventAudit {
+    Inline,
+    Triggers,
 }
 
 impl std::fmt::Debug for Config {
@@ -40,6 +52,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("db_max_connections", &self.db_max_connections)
+            .field("event_audit", &self.event_audit)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +179,16 @@ impl Config {
             max_body_bytes: parse_number(&var, "MES_MAX_BODY_BYTES", 1024 * 1024)?,
             db_max_connections: parse_number(&var, "MES_DB_MAX_CONNECTIONS", 16)?,
             login_attempts_per_minute: parse_number(&var, "MES_LOGIN_ATTEMPTS_PER_MINUTE", 10)?,
+            event_audit: match var("MES_EVENT_AUDIT").as_deref() {
+                None | Some("inline") => EventAudit::Inline,
+                Some("triggers") => EventAudit::Triggers,
+                Some(other) => {
+                    return Err(invalid(
+                        "MES_EVENT_AUDIT",
+                        format!("`{other}` is not inline|triggers"),
+                    ));
+                }
+            },
         })
     }
 }

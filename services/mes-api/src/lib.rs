@@ -45,14 +45,25 @@ pub async fn prepare(db: PgPool, config: Config) -> anyhow::Result<AppState> {
     let access = AccessControl::load(&db)
         .await
         .context("loading permissions")?;
+    let metrics = Arc::new(Metrics::new());
+    let routes: Arc<production::route_cache::RouteCache> = Arc::default();
+    let realtime = realtime::Hub::default();
+    let writer = production::writer::Writer::spawn(production::writer::WriterDeps {
+        db: db.clone(),
+        routes: routes.clone(),
+        realtime: realtime.clone(),
+        metrics: metrics.clone(),
+        audit: config.event_audit,
+    });
     Ok(AppState {
         jwt: Arc::new(JwtKeys::new(&config.jwt_secret, config.token_ttl)),
         login_limiter: Arc::new(LoginLimiter::per_minute(config.login_attempts_per_minute)),
         access: Arc::new(access),
         station_tokens: Arc::new(StationTokens::default()),
-        metrics: Arc::new(Metrics::new()),
-        routes: Arc::default(),
-        realtime: realtime::Hub::default(),
+        metrics,
+        routes,
+        realtime,
+        writer,
         config: Arc::new(config),
         db,
     })

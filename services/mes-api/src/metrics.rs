@@ -1,7 +1,8 @@
 //! Prometheus metrics: requests by route and status, latency, database pool.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Debug, Clone)]
@@ -10,6 +11,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub process_events: IntCounterVec,
+    /// Commands per event-writer batch.
+    pub event_batch_size: Histogram,
+    /// Batches that failed and were re-run one command at a time.
+    pub event_batches_split: IntCounter,
     pub db_pool_size: IntGauge,
     pub db_pool_idle: IntGauge,
 }
@@ -42,6 +47,16 @@ impl Metrics {
             &["line", "process", "result"],
         )
         .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let event_batch_size = Histogram::with_opts(
+            HistogramOpts::new("event_batch_size", "commands per event-writer batch")
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+        )
+        .unwrap_or_else(|e| panic!("metric definition: {e}"));
+        let event_batches_split = IntCounter::new(
+            "event_batches_split_total",
+            "event batches re-run one command at a time after a failed statement",
+        )
+        .unwrap_or_else(|e| panic!("metric definition: {e}"));
         let db_pool_size = IntGauge::new("db_pool_connections", "open database connections")
             .unwrap_or_else(|e| panic!("metric definition: {e}"));
         let db_pool_idle = IntGauge::new("db_pool_idle_connections", "idle database connections")
@@ -50,6 +65,8 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(process_events.clone()),
+            Box::new(event_batch_size.clone()),
+            Box::new(event_batches_split.clone()),
             Box::new(db_pool_size.clone()),
             Box::new(db_pool_idle.clone()),
         ] {
@@ -62,6 +79,8 @@ impl Metrics {
             http_requests,
             http_duration,
             process_events,
+            event_batch_size,
+            event_batches_split,
             db_pool_size,
             db_pool_idle,
         }

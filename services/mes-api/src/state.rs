@@ -11,6 +11,7 @@ use crate::auth::station_token::StationTokens;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::production::route_cache::RouteCache;
+use crate::production::writer::Writer;
 use crate::realtime::Hub;
 
 #[derive(Clone, Debug)]
@@ -24,4 +25,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub routes: Arc<RouteCache>,
     pub realtime: Hub,
+    /// START/COMPLETE go through this replica's batched event writer.
+    pub writer: Writer,
 }

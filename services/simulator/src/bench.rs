@@ -42,8 +42,8 @@ pub struct BenchConfig {
     /// Where to create the scratch database for pgbench.
     pub pgbench_db_url: Option<String>,
     pub pgbench_seconds: u32,
-    /// Also measure pgbench without `pg_notify` (a diagnostic).
-    pub pgbench_without_notify: bool,
+    /// Events per pgbench batch transaction (at most; fewer stations, smaller batches).
+    pub pgbench_batch: usize,
     /// Upper bound on pgbench clients (e.g. mes-api's pool size); default: the stations.
     pub pgbench_max_clients: Option<usize>,
     pub migrations: PathBuf,
@@ -370,21 +370,13 @@ pub async fn run(admin: Session, api: &crate::api::Api, cfg: BenchConfig) -> any
     if let Some(db) = &scratch {
         db.drop_database().await;
     }
-    let (levels, diagnostics) = outcome?;
+    let levels = outcome?;
 
     println!(
         "\n## Results (median over {} repeats, range in parentheses)\n",
         cfg.repeat
     );
     println!("{}", report::markdown_table(&levels));
-    for (stations, runs) in &diagnostics {
-        let ceilings: Vec<f64> = runs.iter().map(|c| c.events_per_s).collect();
-        println!(
-            "pgbench without pg_notify, {} clients: {} events/s",
-            runs.first().map_or(*stations, |c| c.clients),
-            report::show(report::spread(&ceilings), 0)
-        );
-    }
     println!("machine at the end: {}", Machine::detect());
     let mut ok = levels.values().flatten().all(|r| r.error_count() == 0);
     if let Some(url) = &cfg.db_url {
@@ -401,38 +393,34 @@ pub async fn run(admin: Session, api: &crate::api::Api, cfg: BenchConfig) -> any
     Ok(ok)
 }
 
-type Measured = (
-    BTreeMap<usize, Vec<RunResult>>,
-    BTreeMap<usize, Vec<report::Ceiling>>,
-);
+type Measured = BTreeMap<usize, Vec<RunResult>>;
 
 async fn measure_all(
     bench: &mut Bench,
     mut scratch: Option<&mut ScratchDb>,
 ) -> anyhow::Result<Measured> {
     let mut levels: BTreeMap<usize, Vec<RunResult>> = BTreeMap::new();
-    let mut diagnostics: BTreeMap<usize, Vec<report::Ceiling>> = BTreeMap::new();
     let seconds = bench.cfg.pgbench_seconds;
     for repeat in 0..bench.cfg.repeat {
         println!("\n### repeat {}/{}", repeat + 1, bench.cfg.repeat);
         for &stations in &bench.cfg.levels.clone() {
             let mut result = bench.run_once(stations, repeat).await?;
             if let Some(db) = scratch.as_deref_mut() {
-                let cap = db.client_cap().await?;
-                let clients = stations
-                    .min(cap)
+                let cap = db
+                    .client_cap()
+                    .await?
                     .min(bench.cfg.pgbench_max_clients.unwrap_or(usize::MAX));
-                result.ceiling = Some(db.measure(clients, seconds, true).await?);
-                if bench.cfg.pgbench_without_notify {
-                    let c = db.measure(clients, seconds, false).await?;
-                    diagnostics.entry(stations).or_default().push(c);
-                }
+                result.ceiling = Some(
+                    db.measure(stations, bench.cfg.pgbench_batch, cap, seconds)
+                        .await?,
+                );
             }
             let mut line = result.one_line();
             if let (Some(c), Some(r)) = (&result.ceiling, result.ratio()) {
                 line.push_str(&format!(
-                    "\n      pgbench {} clients: {:.0} events/s → mes-api at {:.0} % of the ceiling",
+                    "\n      pgbench {} clients × {} events per batch: {:.0} events/s → mes-api at {:.0} % of the ceiling",
                     c.clients,
+                    c.batch,
                     c.events_per_s,
                     r * 100.0
                 ));
@@ -442,7 +430,7 @@ async fn measure_all(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-    Ok((levels, diagnostics))
+    Ok(levels)
 }
 
 #[cfg(test)]

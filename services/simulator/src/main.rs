@@ -153,9 +153,10 @@ struct BenchArgs {
     /// Seconds per pgbench run.
     #[arg(long, default_value_t = 10)]
     pgbench_seconds: u32,
-    /// Also run pgbench without the events' pg_notify (diagnostic).
-    #[arg(long)]
-    pgbench_without_notify: bool,
+    /// Events per pgbench batch transaction: each pgbench client plays one mes-api event
+    /// writer (stations ÷ batch clients).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=128))]
+    pgbench_batch: u16,
     /// At most this many pgbench clients (e.g. mes-api's database pool size, to compare at
     /// equal database concurrency); default: as many as stations, within max_connections.
     #[arg(long)]
@@ -230,7 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 },
                 db_url: a.db_url,
                 pgbench_seconds: a.pgbench_seconds,
-                pgbench_without_notify: a.pgbench_without_notify,
+                pgbench_batch: usize::from(a.pgbench_batch),
                 pgbench_max_clients: a.pgbench_max_clients.filter(|&n| n > 0),
                 migrations: a.migrations,
             };

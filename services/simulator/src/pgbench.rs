@@ -19,128 +19,247 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
+use mes_api::production::batch_sql;
+
 use crate::psql::{psql, psql_file};
 use crate::report::Ceiling;
 
-/// pgbench script (prepared statements, as sqlx uses). Variables from `-D`: `step` (0), `run`,
-/// `wo_base`, `per_client`, `serial_base`, `pid_base`, `line_id`.
-pub const SCRIPT: &str = r#"-- one START + one COMPLETE of mes-api (events.rs), as a station sends them
-\set step :step + 1
-\set k (:step - 1) / 7
-\set proc ((:step - 1) % 7) + 1
-\set sid :serial_base + :client_id * :per_client + (:k % :per_client)
-\set wo :wo_base + :k / :per_client
-\set pid :pid_base + :proc - 1
-\set ct random(50, 320)
--- START: lock the serial with the audit context, insert the record, move serial/LOT, count, notify
-BEGIN;
-SELECT set_config('mes.user', 'station-PGB-' || :client_id::text, true) AS set_user,
-       set_config('mes.ip', '127.0.0.1', true) AS set_ip,
-       set_config('mes.user_agent', 'mes-sim/0.1.0', true) AS set_agent,
-       set_config('mes.request_id', md5(:run::text || '-' || :client_id::text || '-' || :step::text), true) AS set_request,
-       now() AS now, nextval('process_data_id_seq') AS next_id,
-       s.id AS serial_id, s.serial_number, s.status, s.next_sequence, s.in_process, s.work_order,
-       l.id AS lot_id, l.lot_number, l.status AS lot_status, l.line_id, pl.updated_at AS line_version,
-       coalesce(pd.id, 0) AS open_id, pd.started_at AS open_started_at
-  FROM serials s
-  JOIN lots l ON l.id = s.lot_id
-  JOIN production_lines pl ON pl.id = l.line_id
-  LEFT JOIN process_data pd ON pd.serial_id = s.id AND pd.status = 'IN_PROGRESS'
- WHERE s.id = :sid::bigint FOR UPDATE OF s \gset
-WITH pd AS (
-    INSERT INTO process_data (id, serial_id, process_id, work_order, started_at, operator_id, equipment_id, workstation)
-    VALUES (:next_id::bigint, :serial_id::bigint, :pid::int, :wo::int, now(), 'W' || :client_id::text, 'EQ-PGB-01', 'PGB-' || :client_id::text)),
- s AS (
-    UPDATE serials SET status = 'IN_PROGRESS', in_process = true, current_process_id = :pid::int,
-           started_at = COALESCE(started_at, now())
-    WHERE id = :serial_id::bigint),
- l AS (
-    UPDATE lots SET status = 'IN_PROGRESS', started_at = now() WHERE id = :lot_id::bigint AND status = 'CREATED'),
- r AS (
-    INSERT INTO process_rollups (bucket, line_id, process_id, shard, started)
-    VALUES (date_trunc('hour', now()), :line_id::int, :pid::int, (:serial_id::bigint % 16)::int2, 1)
-    ON CONFLICT (line_id, bucket, process_id, shard) DO UPDATE SET started = process_rollups.started + 1)
-SELECT __NOTIFY_START__;
-INSERT INTO idempotency_keys (principal, idempotency_key, method, path, request_hash, response_status, response_body)
-VALUES ('station-PGB-' || :client_id::text, 'pgb-' || :run::text || '-' || :client_id::text || '-' || :step::text || '-start',
-        'POST', '/process/start', sha256(convert_to(:run::text || '-' || :step::text || '-' || :client_id::text, 'UTF8')), 200,
-        jsonb_build_object('success', true, 'data', jsonb_build_object('process_data_id', :next_id::bigint,
-            'serial_number', :serial_number::text, 'lot_number', :lot_number::text, 'process_code', 'EOL',
-            'process_name', 'End-of-line inspection', 'work_order', :wo::int, 'started_at', now()), 'timestamp', now()));
-COMMIT;
--- COMPLETE: lock again, close the record, move the serial, count on the LOT when finished, roll up, notify
-BEGIN;
-SELECT set_config('mes.user', 'station-PGB-' || :client_id::text, true) AS set_user,
-       set_config('mes.ip', '127.0.0.1', true) AS set_ip,
-       set_config('mes.user_agent', 'mes-sim/0.1.0', true) AS set_agent,
-       set_config('mes.request_id', md5(:run::text || '-' || :client_id::text || '-' || :step::text || 'c'), true) AS set_request,
-       now() AS now, nextval('process_data_id_seq') AS next_id,
-       s.id AS serial_id, s.serial_number, s.status, s.next_sequence, s.in_process, s.work_order,
-       l.id AS lot_id, l.lot_number, l.status AS lot_status, l.line_id, pl.updated_at AS line_version,
-       coalesce(pd.id, 0) AS open_id, pd.started_at AS open_started_at
-  FROM serials s
-  JOIN lots l ON l.id = s.lot_id
-  JOIN production_lines pl ON pl.id = l.line_id
-  LEFT JOIN process_data pd ON pd.serial_id = s.id AND pd.status = 'IN_PROGRESS'
- WHERE s.id = :sid::bigint FOR UPDATE OF s \gset
-\set done :proc / 7
-WITH pd AS (
-    UPDATE process_data SET status = 'COMPLETED', completed_at = now(), cycle_time = :ct::int, is_pass = true,
-           process_specific_data = jsonb_build_object('temperature_sensor', 25.3, 'tof_sensor', 1523,
-               'firmware_version', 'v2.5.1', 'firmware_upload_status', 'success', 'battery_voltage', 12.5),
-           inspection_result = NULL, defect_code = NULL, defect_description = NULL, updated_at = now()
-    WHERE id = :open_id::bigint),
- s AS (
-    UPDATE serials SET status = CASE WHEN :done::int = 1 THEN 'COMPLETED' ELSE 'IN_PROGRESS' END, in_process = false,
-           next_sequence = :proc::int + 1, is_defective = false, defect_code = NULL, defect_description = NULL,
-           completed_at = CASE WHEN :done::int = 1 THEN now() END
-    WHERE id = :serial_id::bigint),
- l AS (
-    UPDATE lots SET actual_quantity = actual_quantity + :done::int, defect_quantity = defect_quantity + 0
-    WHERE id = :lot_id::bigint AND :done::int + 0 > 0),
- r AS (
-    INSERT INTO process_rollups (bucket, line_id, process_id, shard, passed, failed, completed, cycle_time_sum)
-    VALUES (date_trunc('hour', now()), :line_id::int, :pid::int, (:serial_id::bigint % 16)::int2, 1, 0, :done::int, :ct::int)
-    ON CONFLICT (line_id, bucket, process_id, shard) DO UPDATE SET
-        passed = process_rollups.passed + EXCLUDED.passed, failed = process_rollups.failed + EXCLUDED.failed,
-        completed = process_rollups.completed + EXCLUDED.completed,
-        cycle_time_sum = process_rollups.cycle_time_sum + EXCLUDED.cycle_time_sum)
-SELECT __NOTIFY_COMPLETE__;
-\if :done
-UPDATE lots SET status = 'COMPLETED', completed_at = now()
- WHERE id = :lot_id::bigint AND status <> 'COMPLETED' AND serial_count = target_quantity
-   AND NOT EXISTS (SELECT 1 FROM serials WHERE lot_id = :lot_id::bigint AND status NOT IN ('COMPLETED', 'SCRAPPED'));
-\endif
-INSERT INTO idempotency_keys (principal, idempotency_key, method, path, request_hash, response_status, response_body)
-VALUES ('station-PGB-' || :client_id::text, 'pgb-' || :run::text || '-' || :client_id::text || '-' || :step::text || '-complete',
-        'POST', '/process/complete', sha256(convert_to(:run::text || '-' || :step::text || '-' || :client_id::text || 'c', 'UTF8')), 200,
-        jsonb_build_object('success', true, 'data', jsonb_build_object('process_data_id', :open_id::bigint,
-            'serial_number', :serial_number::text, 'lot_number', :lot_number::text, 'process_code', 'EOL',
-            'is_pass', true, 'completed_at', now(), 'cycle_time', :ct::int, 'serial_status', 'IN_PROGRESS',
-            'next_process', jsonb_build_object('code', 'ROBOT', 'name', 'Robot performance test'),
-            'lot_status', 'IN_PROGRESS'), 'timestamp', now()));
-COMMIT;
-"#;
-
-const NOTIFY_START: &str = "pg_notify('mes_events', json_build_object('type', 'process_event', 'event', 'started',
-       'serial_number', :serial_number::text, 'lot_number', :lot_number::text, 'line_code', 'L1', 'process_code', 'EOL',
-       'process_data_id', :next_id::bigint, 'at', now(), 'work_order', :wo::int)::text)";
-const NOTIFY_COMPLETE: &str = "pg_notify('mes_events', json_build_object('type', 'process_event', 'event', 'completed',
-       'serial_number', :serial_number::text, 'lot_number', :lot_number::text, 'line_code', 'L1', 'process_code', 'EOL',
-       'process_data_id', :open_id::bigint, 'at', now(), 'is_pass', true, 'cycle_time', :ct::int,
-       'serial_status', 'IN_PROGRESS', 'defect_code', NULL)::text)";
-
-/// The script, with or without the `pg_notify` of each event (the variant without it is a
-/// diagnostic: NOTIFY takes a database-wide lock from pre-commit until the commit is flushed).
-pub fn script(with_notify: bool) -> String {
-    let (start, complete) = if with_notify {
-        (NOTIFY_START, NOTIFY_COMPLETE)
-    } else {
-        ("1", "1")
+/// The batch of the pgbench ceiling: each pgbench client plays one mes-api event writer that
+/// commits `batch` STARTs in one transaction, then the COMPLETEs of the same serials in another,
+/// with mes-api's own statements (`mes_api::production::batch_sql`: serial lock, key lookup and
+/// id allocation, LOT lock on a serial's last process, the one write statement with its inline
+/// audit). Their `$n` parameters are replaced by SQL expressions that build the same arrays
+/// from pgbench variables (`-D`: `step` (0), `run`, `wo_base`, `per_client`, `batch`,
+/// `serial_base`, `pid_base`, `line_id`), so a change of mes-api's statements changes the script.
+pub fn script() -> String {
+    let header = "-- one START batch + one COMPLETE batch of mes-api's event writer (batch_sql.rs)
+\\set step :step + 1
+\\set k (:step - 1) / 7
+\\set proc ((:step - 1) % 7) + 1
+\\set groups :per_client / :batch
+\\set s0 :serial_base + :client_id * :per_client + (:k % :groups) * :batch
+\\set wo :wo_base + :k / :groups
+\\set pid :pid_base + :proc - 1
+\\set done :proc / 7
+";
+    let lock = lock_serials();
+    let keys = |kind: &str, starts: &str| {
+        substitute(
+            batch_sql::KEYS_AND_IDS,
+            &[
+                "array_fill(('station-PGB-' || :client_id)::text, ARRAY[:batch::int])".to_owned(),
+                format!(
+                    "ARRAY(SELECT 'pgb-' || :run || '-' || :client_id || '-' || :step || '-' || g || '-{kind}' FROM generate_series(1, :batch::int) g)"
+                ),
+                starts.to_owned(),
+            ],
+        )
     };
-    SCRIPT
-        .replace("__NOTIFY_START__", start)
-        .replace("__NOTIFY_COMPLETE__", complete)
+    let lock_lots = substitute(
+        batch_sql::LOCK_LOTS,
+        &["ARRAY(SELECT DISTINCT lot_id FROM serials WHERE id BETWEEN :s0::int8 AND :s0::int8 + :batch::int - 1)".to_owned()],
+    );
+    format!(
+        "{header}BEGIN;\n{lock};\n{} \\gset\n{};\nCOMMIT;\nBEGIN;\n{lock};\n{};\n\\if :done\n{lock_lots};\n{};\n\\else\n{};\n\\endif\nCOMMIT;\n",
+        keys("start", ":batch::int"),
+        write(Kind::Start),
+        keys("complete", "0"),
+        write(Kind::Complete { lots: true }),
+        write(Kind::Complete { lots: false }),
+    )
+}
+
+/// Replaces each `$n` of `sql` by `(params[n - 1])`; numbers beyond `params` stay.
+pub fn substitute(sql: &str, params: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len() * 2);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        let number = &rest[at + 1..at + 1 + digits];
+        match number
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| params.get(n.wrapping_sub(1)))
+        {
+            Some(p) => {
+                out.push('(');
+                out.push_str(p);
+                out.push(')');
+            }
+            None => out.push_str(&rest[at..at + 1 + digits]),
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn lock_serials() -> String {
+    substitute(
+        batch_sql::LOCK_SERIALS,
+        &[
+            "ARRAY(SELECT serial_number FROM serials WHERE id BETWEEN :s0::int8 AND :s0::int8 + :batch::int - 1)".to_owned(),
+            "'{}'::int8[]".to_owned(),
+            "'on'".to_owned(),
+            "''".to_owned(),
+            "''".to_owned(),
+            "''".to_owned(),
+            "''".to_owned(),
+        ],
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Start,
+    Complete { lots: bool },
+}
+
+/// mes-api's write statement for a batch of STARTs or COMPLETEs of the serials `s0..s0+batch`.
+/// The pgbench variables are read once, in a leading CTE `b`.
+fn write(kind: Kind) -> String {
+    let fill = |v: &str| format!("SELECT array_fill({v}, ARRAY[n]) FROM b");
+    let per_event =
+        |v: &str| format!("SELECT array_agg({v} ORDER BY g) FROM b, generate_series(1, n) g");
+    let empty = || "'{}'".to_owned();
+    let tag = match kind {
+        Kind::Start => "s",
+        Kind::Complete { .. } => "c",
+    };
+    let audit = [
+        fill("('station-PGB-' || client)::text"),
+        fill("'127.0.0.1'::text"),
+        fill("'mes-sim/0.1.0'::text"),
+        per_event(&format!(
+            "md5(run || '-' || client || '-' || step || '-' || g || '{tag}')"
+        )),
+    ];
+    let start = matches!(kind, Kind::Start);
+    let mut p: Vec<String> = Vec::new();
+    if start {
+        p.push("SELECT ids FROM b".into());
+        p.push("SELECT sid FROM b".into());
+        p.push(fill("pid"));
+        p.push(fill("wo"));
+        p.push(fill("('W' || client)::text"));
+        p.push(fill("'EQ-PGB-01'::text"));
+        p.push(fill("('PGB-' || client)::text"));
+        p.extend(audit.iter().cloned());
+        p.extend((12..=24).map(|_| empty()));
+    } else {
+        p.extend((1..=11).map(|_| empty()));
+        p.push("SELECT ids FROM b".into());
+        p.push(fill("'COMPLETED'::text"));
+        p.push(fill("now()"));
+        p.push(per_event("50 + (g * 37) % 270"));
+        p.push(fill("true"));
+        p.push(fill(
+            "jsonb_build_object('temperature_sensor', 25.3, 'tof_sensor', 1523, 'firmware_version', 'v2.5.1',
+                'firmware_upload_status', 'success', 'battery_voltage', 12.5)",
+        ));
+        p.push(fill("NULL::jsonb"));
+        p.push(fill("NULL::text"));
+        p.push(fill("NULL::text"));
+        p.extend(audit.iter().cloned());
+    }
+    // serials
+    p.push("SELECT sid FROM b".into());
+    p.push(fill(if start { "true" } else { "false" }));
+    p.push(fill(if start {
+        "'IN_PROGRESS'::text"
+    } else {
+        "CASE WHEN done = 1 THEN 'COMPLETED' ELSE 'IN_PROGRESS' END"
+    }));
+    p.push(fill("proc + 1"));
+    p.push(fill("pid"));
+    p.push(fill("NULL::text"));
+    p.push(fill("NULL::text"));
+    p.push(fill(if start {
+        "NULL::timestamptz"
+    } else {
+        "CASE WHEN done = 1 THEN now() END"
+    }));
+    p.extend(audit.iter().cloned());
+    // LOT steps: one per finished serial, counted on from the locked LOT row
+    if matches!(kind, Kind::Complete { lots: true }) {
+        let counted = |column: &str, plus: &str| {
+            format!(
+                "SELECT array_agg(v ORDER BY id) FROM (SELECT s.id, l.{column} + {plus} AS v
+                 FROM b, serials s JOIN lots l ON l.id = s.lot_id WHERE s.id = ANY(b.sid)) x"
+            )
+        };
+        p.push(
+            "SELECT array_agg(s.lot_id ORDER BY s.id) FROM b, serials s WHERE s.id = ANY(b.sid)"
+                .into(),
+        );
+        p.push(per_event("g - 1"));
+        p.push(fill("'IN_PROGRESS'::text"));
+        p.push(fill("'IN_PROGRESS'::text"));
+        let rank = "row_number() OVER (PARTITION BY s.lot_id ORDER BY s.id)";
+        p.push(counted("actual_quantity", rank));
+        p.push(counted("defect_quantity", "0"));
+        p.push(counted("finished_quantity", rank));
+        p.push(fill("false"));
+        p.push(fill("false"));
+        p.extend(audit.iter().cloned());
+    } else {
+        p.extend((37..=49).map(|_| empty()));
+    }
+    // rollups
+    p.push(fill("now()"));
+    p.push(fill("line"));
+    p.push(fill("pid"));
+    p.push("SELECT array_agg((x % 16)::int2) FROM b, unnest(b.sid) x".into());
+    p.push(fill(if start { "1" } else { "0" }));
+    p.push(fill(if start { "0" } else { "1" }));
+    p.push(fill("0"));
+    p.push(fill(if start { "0" } else { "done" }));
+    p.push(if start {
+        fill("0::int8")
+    } else {
+        per_event("(50 + (g * 37) % 270)::int8")
+    });
+    // idempotency keys with stored responses of the same shape as mes-api's
+    let (suffix, path, body) = if start {
+        (
+            "start",
+            "/process/start",
+            "jsonb_build_object('process_data_id', ids[g], 'serial_number', 'FN-KR-991231D-001-0001',
+                'lot_number', 'FN-KR-991231D-001', 'process_code', 'EOL', 'process_name', 'End-of-line inspection',
+                'work_order', wo, 'started_at', now())",
+        )
+    } else {
+        (
+            "complete",
+            "/process/complete",
+            "jsonb_build_object('process_data_id', ids[g], 'serial_number', 'FN-KR-991231D-001-0001',
+                'lot_number', 'FN-KR-991231D-001', 'process_code', 'EOL', 'is_pass', true, 'completed_at', now(),
+                'cycle_time', 50 + (g * 37) % 270, 'serial_status', 'IN_PROGRESS',
+                'next_process', jsonb_build_object('code', 'ROBOT', 'name', 'Robot performance test'),
+                'lot_status', 'IN_PROGRESS')",
+        )
+    };
+    p.push(fill("('station-PGB-' || client)::text"));
+    p.push(per_event(&format!(
+        "'pgb-' || run || '-' || client || '-' || step || '-' || g || '-{suffix}'"
+    )));
+    p.push(fill("'POST'::text"));
+    p.push(fill(&format!("'{path}'::text")));
+    p.push(per_event(&format!(
+        "sha256(convert_to(run || '-' || step || '-' || client || '-' || g || '{suffix}', 'UTF8'))"
+    )));
+    p.push(per_event(&format!(
+        "jsonb_build_object('success', true, 'data', {body}, 'timestamp', now())"
+    )));
+    p.push("true".into());
+    let vars = "WITH b AS (SELECT ARRAY(SELECT generate_series(:s0::int8, :s0::int8 + :batch::int - 1)) AS sid,
+        :batch::int AS n, :pid::int AS pid, :wo::int AS wo, :proc::int AS proc, :done::int AS done,
+        :client_id::int AS client, :run::int AS run, :step::int AS step, :line_id::int AS line, :ids::int8[] AS ids),
+";
+    substitute(batch_sql::WRITE, &p).replacen("WITH\n", vars, 1)
 }
 
 /// Script executions per second assumed when sizing the seeded serials: far above what one
@@ -150,6 +269,18 @@ const ASSUMED_MAX_SCRIPTS_PER_S: f64 = 10_000.0;
 /// Serials each client owns for a run of `seconds` at `clients`.
 pub fn serials_per_client(clients: usize, seconds: u32) -> u64 {
     (f64::from(seconds) * ASSUMED_MAX_SCRIPTS_PER_S / clients.max(1) as f64 / 7.0).ceil() as u64 + 1
+}
+
+/// Serials each client walks: a multiple of `batch`, enough that no serial finishes twice in a
+/// run (its LOT's finished count would then pass its serial count), within the seeded ones.
+pub fn per_client(clients: usize, batch: usize, seconds: u32, seeded: u64) -> anyhow::Result<u64> {
+    let batch = batch.max(1) as u64;
+    let wanted = serials_per_client(clients, seconds).div_ceil(batch) * batch;
+    let available = seeded / clients.max(1) as u64 / batch * batch;
+    if available == 0 {
+        bail!("{seeded} seeded serials cannot give {clients} clients a batch of {batch} each");
+    }
+    Ok(wanted.min(available))
 }
 
 /// `url` with its database name replaced by `name`.
@@ -250,6 +381,8 @@ pub struct ScratchDb {
     pid_base: i32,
     line_id: i32,
     runs: u32,
+    /// Serials seeded (every client walks its own share of them).
+    seeded: u64,
 }
 
 pub struct ScratchSpec<'a> {
@@ -285,6 +418,7 @@ impl ScratchDb {
             pid_base: 0,
             line_id: 0,
             runs: 0,
+            seeded: 0,
         };
         if let Err(e) = db.build(&spec).await {
             db.drop_database().await;
@@ -318,6 +452,7 @@ impl ScratchDb {
             .unwrap_or(1000);
         let lot_size = u64::from(spec.lot_size.clamp(1, 9999)).max(serials.div_ceil(999));
         let lots = serials.div_ceil(lot_size);
+        self.seeded = lots * lot_size;
         tracing::info!(db = %self.name, serials = lots * lot_size, lots, "seeding the pgbench database");
         let seed = format!(
             "INSERT INTO production_lines (line_code, display_name) VALUES ('L1', 'pgbench line');
@@ -372,32 +507,34 @@ impl ScratchDb {
         Ok(usize::try_from(free - 8).unwrap_or(1).max(1))
     }
 
-    /// Resets the seeded serials and LOTs and runs pgbench for `seconds` with `clients`.
+    /// Resets the seeded serials and LOTs and runs pgbench for `seconds`: `stations` events in
+    /// flight, as `clients` writers committing batches of `batch` events (`batch` at most
+    /// `max_batch`, `clients` at most `cap`).
     pub async fn measure(
         &mut self,
-        clients: usize,
+        stations: usize,
+        max_batch: usize,
+        cap: usize,
         seconds: u32,
-        with_notify: bool,
     ) -> anyhow::Result<Ceiling> {
         self.runs += 1;
+        let batch = stations.clamp(1, max_batch.max(1));
+        let clients = stations.div_ceil(batch).clamp(1, cap.max(1));
         psql(
             &self.url,
             "UPDATE process_data SET status = 'COMPLETED', completed_at = started_at, is_pass = true WHERE status = 'IN_PROGRESS';
              UPDATE serials SET status = 'CREATED', in_process = false, next_sequence = 1, completed_at = NULL,
                     started_at = NULL, current_process_id = NULL WHERE status <> 'CREATED';
-             UPDATE lots SET actual_quantity = 0, defect_quantity = 0, status = 'IN_PROGRESS', completed_at = NULL
-              WHERE actual_quantity > 0 OR defect_quantity > 0 OR status <> 'IN_PROGRESS'",
+             UPDATE lots SET actual_quantity = 0, defect_quantity = 0, finished_quantity = 0, status = 'IN_PROGRESS',
+                    completed_at = NULL
+              WHERE actual_quantity > 0 OR defect_quantity > 0 OR finished_quantity > 0 OR status <> 'IN_PROGRESS'",
         )
         .await
         .context("resetting the pgbench serials")?;
         psql(&self.url, "VACUUM (ANALYZE) serials, lots, process_rollups").await?;
-        let script_file = self.dir.join(if with_notify {
-            "event.sql"
-        } else {
-            "event-no-notify.sql"
-        });
-        std::fs::write(&script_file, script(with_notify))?;
-        let per_client = serials_per_client(clients, seconds);
+        let script_file = self.dir.join("event-batch.sql");
+        std::fs::write(&script_file, script())?;
+        let per_client = per_client(clients, batch, seconds, self.seeded)?;
         let threads = clients.clamp(1, 2);
         let out = Command::new(&self.pgbench)
             .args(["-n", "-M", "prepared", "-f"])
@@ -408,6 +545,7 @@ impl ScratchDb {
             .args(["-D", &format!("run={}", self.runs)])
             .args(["-D", &format!("wo_base={}", 1 + self.runs * 1000)])
             .args(["-D", &format!("per_client={per_client}")])
+            .args(["-D", &format!("batch={batch}")])
             .args(["-D", &format!("serial_base={}", self.serial_base)])
             .args(["-D", &format!("pid_base={}", self.pid_base)])
             .args(["-D", &format!("line_id={}", self.line_id)])
@@ -432,7 +570,9 @@ impl ScratchDb {
         }
         Ok(Ceiling {
             clients,
-            events_per_s: parsed.tps * 2.0,
+            batch,
+            // One script execution: a START batch and a COMPLETE batch of `batch` events each.
+            events_per_s: parsed.tps * 2.0 * batch as f64,
         })
     }
 
@@ -498,16 +638,45 @@ tps = 1234.567890 (without initial connection time)
     }
 
     #[test]
-    fn the_script_mirrors_both_event_transactions() {
-        let s = script(true);
+    fn the_script_runs_the_writers_statements_with_every_parameter_bound() {
+        let s = script();
         assert_eq!(s.matches("BEGIN;").count(), 2);
         assert_eq!(s.matches("COMMIT;").count(), 2);
-        assert_eq!(s.matches("FOR UPDATE OF s \\gset").count(), 2);
-        assert_eq!(s.matches("pg_notify('mes_events'").count(), 2);
-        assert_eq!(s.matches("INSERT INTO idempotency_keys").count(), 2);
-        assert!(!s.contains("__NOTIFY"));
-        assert_eq!(script(false).matches("pg_notify").count(), 0);
+        assert_eq!(
+            s.matches("FOR UPDATE OF s").count(),
+            2,
+            "the serial lock, per batch"
+        );
+        assert_eq!(s.matches("nextval('process_data_id_seq')").count(), 2);
+        assert_eq!(
+            s.matches("INSERT INTO audit_log").count(),
+            3,
+            "inline audit in each write"
+        );
+        assert_eq!(
+            s.matches("FROM lots WHERE id = ANY").count(),
+            1,
+            "LOT lock when serials finish"
+        );
+        assert!(
+            !s.contains('$'),
+            "no positional parameter left for pgbench to miss"
+        );
+        assert!(
+            !s.contains("pg_notify"),
+            "events are announced after commit"
+        );
+        assert_eq!(
+            substitute("$1 $12 $2", &["a".into(), "b".into()]),
+            "(a) $12 (b)"
+        );
+    }
+
+    #[test]
+    fn clients_get_whole_batches_of_distinct_serials() {
+        assert_eq!(per_client(2, 32, 10, 14_500).expect("fits") % 32, 0);
+        assert!(per_client(2, 32, 10, 14_500).expect("fits") * 2 <= 14_500);
+        assert!(per_client(8, 32, 10, 100).is_err());
         assert!(serials_per_client(16, 10) * 16 >= 10 * 10_000 / 7);
-        assert!(serials_per_client(256, 10) >= 2);
     }
 }

@@ -46,6 +46,8 @@ impl Latency {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ceiling {
     pub clients: usize,
+    /// Events per batch transaction of each client.
+    pub batch: usize,
     /// Events (START or COMPLETE transactions) per second.
     pub events_per_s: f64,
 }
@@ -152,7 +154,7 @@ pub fn show(s: Option<Spread>, decimals: usize) -> String {
 /// The results table: one row per concurrency, medians over the repeats with their range.
 pub fn markdown_table(levels: &BTreeMap<usize, Vec<RunResult>>) -> String {
     let mut out = String::from(
-        "| stations | events/s | p50 ms | p99 ms | p99.9 ms | errors | pgbench clients | pgbench events/s | mes-api ÷ pgbench |\n\
+        "| stations | events/s | p50 ms | p99 ms | p99.9 ms | errors | pgbench clients × batch | pgbench events/s | mes-api ÷ pgbench |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (stations, runs) in levels {
@@ -161,12 +163,16 @@ pub fn markdown_table(levels: &BTreeMap<usize, Vec<RunResult>>) -> String {
         };
         let errors: u64 = runs.iter().map(RunResult::error_count).sum();
         let clients: Vec<String> = {
-            let mut c: Vec<usize> = runs
+            let mut c: Vec<String> = runs
                 .iter()
-                .filter_map(|r| r.ceiling.as_ref().map(|c| c.clients))
+                .filter_map(|r| {
+                    r.ceiling
+                        .as_ref()
+                        .map(|c| format!("{}×{}", c.clients, c.batch))
+                })
                 .collect();
             c.dedup();
-            c.iter().map(usize::to_string).collect()
+            c
         };
         let _ = writeln!(
             out,
@@ -292,6 +298,7 @@ mod tests {
             },
             ceiling: pg.map(|e| Ceiling {
                 clients: stations.min(80),
+                batch: 1,
                 events_per_s: e,
             }),
             ..RunResult::default()
@@ -310,7 +317,7 @@ mod tests {
         assert_eq!(rows.len(), 4, "{table}");
         assert_eq!(
             rows[2],
-            "| 16 | 1050 (1000–1100) | 5.0 | 21.0 (20.0–22.0) | 40.0 | 0 | 16 | 2000 | 52 (50–55) % |"
+            "| 16 | 1050 (1000–1100) | 5.0 | 21.0 (20.0–22.0) | 40.0 | 0 | 16×1 | 2000 | 52 (50–55) % |"
         );
         assert_eq!(rows[3], "| 256 | 900 | 5.0 | 90.0 | 40.0 | 0 | – | – | – |");
     }

@@ -160,7 +160,7 @@ impl Idempotency {
 
 /// A stored idempotency record, as read by [`Idempotency::replay`] or joined into an event's
 /// locking query.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Stored {
     pub request_hash: Vec<u8>,
     pub response_status: i16,

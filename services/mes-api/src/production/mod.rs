@@ -1,11 +1,15 @@
 //! Production execution (SPEC §3): station events moving serials through a line's routing,
 //! rework, and the counters dashboards read. Decisions come from `mes_core::apply`; this module
-//! loads the state it needs and persists what comes back, in one transaction per event.
+//! loads the state it needs and persists what comes back; station events are written in batches
+//! by each replica's event writer (`writer.rs`), everything else in one transaction per request.
 
+pub mod batch_sql;
+pub mod decide;
 pub mod events;
 pub mod idempotency;
 pub mod rework;
 pub mod route_cache;
+pub mod writer;
 
 use axum::http::StatusCode;
 use mes_core::RoutingError;

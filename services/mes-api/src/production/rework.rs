@@ -245,13 +245,14 @@ pub async fn complete(
             .execute(&mut *tx)
             .await?;
     } else {
-        // A scrapped serial is finished: its LOT may now be complete. Lock the LOT row first so
-        // concurrent finishers of one LOT serialise (see events::close_lot_if_done).
-        sqlx::query("SELECT 1 FROM lots WHERE id = $1 FOR UPDATE")
+        // A scrapped serial is finished: count it, and close the LOT if it was the last one.
+        // The counter update locks the LOT row, so concurrent finishers of one LOT serialise
+        // and exactly one of them closes it.
+        sqlx::query("UPDATE lots SET finished_quantity = finished_quantity + 1 WHERE id = $1")
             .bind(row.lot_id)
             .execute(&mut *tx)
             .await?;
-        super::events::close_lot_if_done(&mut tx, row.lot_id).await?;
+        close_lot_if_done(&mut tx, row.lot_id).await?;
     }
     let record: ReworkRecord = sqlx::query_as(sql!("{REWORK_SELECT} WHERE r.id = $1"))
         .bind(id)
@@ -264,4 +265,18 @@ pub async fn complete(
     tx.commit().await?;
     state.realtime.publish(event("rework_completed", &record));
     Ok(record)
+}
+
+/// Marks the LOT COMPLETED when all its serials exist and each is finished (COMPLETED or
+/// SCRAPPED, counted in `finished_quantity`): O(1), no scan of the LOT's serials.
+async fn close_lot_if_done(tx: &mut sqlx::PgConnection, lot_id: i64) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE lots SET status = 'COMPLETED', completed_at = now()
+         WHERE id = $1 AND status <> 'COMPLETED' AND serial_count = target_quantity
+           AND finished_quantity = target_quantity",
+    )
+    .bind(lot_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod bad_input;
+mod batching;
 mod crash;
 mod fuzz;
 mod lines;
