@@ -551,7 +551,38 @@ pub struct ProcessSpec {
     /// JSON Schema of this process's `process_specific_data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
-    pub data_schema: Option<Value>,
+    pub data_schema: Option<JsonText>,
+}
+
+/// A free-form JSON document held as compact text. Data schemas are only passed through to
+/// mes-api; as `serde_json::Value` trees they cost several times their size, and a thousand
+/// lines' schemas were most of the operator's memory. (De)serializes as the JSON it holds, in
+/// any format; keys are sorted, so equal documents compare equal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(value: Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(Self::from)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -614,6 +645,23 @@ mod tests {
         assert!(spec.infra.enabled);
         assert_eq!(spec.auth.token_ttl_seconds, 3600);
         assert_eq!(spec.shifts.day_start, "08:00");
+    }
+
+    #[test]
+    fn json_text_round_trips_and_compares_by_content() {
+        let a: JsonText =
+            serde_json::from_str(r#"{"type": "object", "b": [1, {"c": null}]}"#).unwrap();
+        let b: JsonText = serde_json::from_str(r#"{"b":[1,{"c":null}],"type":"object"}"#).unwrap();
+        assert_eq!(a, b, "key order does not matter");
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::json!({"type": "object", "b": [1, {"c": null}]})
+        );
+        let from_yaml: JsonText = yaml_serde::from_str("type: object\nminimum: 1.5\n").unwrap();
+        assert_eq!(
+            from_yaml.to_value(),
+            serde_json::json!({"type": "object", "minimum": 1.5})
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! ProductionLine rules checked by the operator before anything is synced: the processes form a
-//! valid `mes_core::Route` (unique codes, sequence contiguous from 1) and every station names one
-//! of them. The CRD's CEL rules say the same for the API server; this is the operator's own check.
+//! ProductionLine domain logic, free of IO: the rules checked before anything is synced (the
+//! processes form a valid `mes_core::Route` — unique codes, sequence contiguous from 1 — and every
+//! station names one of them; the CRD's CEL rules say the same for the API server, this is the
+//! operator's own check) and the body of mes-api's `PUT /api/v1/lines/{code}`.
 
 use mes_core::{Route, RouteStep};
+use serde_json::{Value, json};
 
 use crate::crd::ProductionLineSpec;
 
@@ -45,6 +47,30 @@ pub fn validate(spec: &ProductionLineSpec) -> Result<Route, LineError> {
     Ok(route)
 }
 
+/// The line definition in mes-api's `LineDefinition` shape (snake_case; processes in sequence
+/// order, as mes-api stores them, so the body is stable whatever order the spec lists them in).
+pub fn definition(spec: &ProductionLineSpec) -> Value {
+    let mut processes: Vec<_> = spec.processes.iter().collect();
+    processes.sort_by_key(|p| p.sequence);
+    json!({
+        "display_name": spec.display_name,
+        "active": true,
+        "processes": processes.iter().map(|p| json!({
+            "code": p.code,
+            "name": p.name,
+            "sequence": p.sequence,
+            "standard_cycle_time_seconds": p.standard_cycle_time_seconds,
+            "data_schema": p.data_schema.as_ref().map(|s| s.to_value()),
+        })).collect::<Vec<_>>(),
+        "stations": spec.stations.iter().map(|s| json!({
+            "name": s.name,
+            "process_code": s.process_code,
+            "equipment_ids": s.equipment_ids,
+        })).collect::<Vec<_>>(),
+        "product_models": spec.product_models,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -71,6 +97,27 @@ mod tests {
             json!([{"name": "S1", "processCode": "B"}]),
         );
         assert!(validate(&s).is_ok());
+    }
+
+    #[test]
+    fn definition_is_mes_apis_shape_in_sequence_order() {
+        let s = spec(
+            json!([p("B", 2), p("A", 1)]),
+            json!([{"name": "S1", "processCode": "B", "equipmentIds": ["EQ-1"]}]),
+        );
+        assert_eq!(
+            definition(&s),
+            json!({
+                "display_name": "Line 1",
+                "active": true,
+                "processes": [
+                    {"code": "A", "name": "A", "sequence": 1, "standard_cycle_time_seconds": 60, "data_schema": null},
+                    {"code": "B", "name": "B", "sequence": 2, "standard_cycle_time_seconds": 60, "data_schema": null},
+                ],
+                "stations": [{"name": "S1", "process_code": "B", "equipment_ids": ["EQ-1"]}],
+                "product_models": [],
+            })
+        );
     }
 
     #[test]

@@ -1,23 +1,28 @@
-//! `mes-operator`: reconciles MesPlant resources. Serves `/healthz`, `/readyz` and `/metrics`.
+//! `mes-operator`: reconciles MesPlant and ProductionLine resources while it holds the leader
+//! Lease. Serves `/healthz`, `/readyz` and `/metrics`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use clap::Parser;
+use futures::FutureExt;
 use mes_operator::controller::{self, Scope};
+use mes_operator::leader::{self, LeaderElection};
 use mes_operator::metrics::Metrics;
+use mes_operator::reconcile::{Context, LineSettings};
 use tracing::info;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "mes-operator",
     version,
-    about = "Reconciles MesPlant resources"
+    about = "Reconciles MesPlant and ProductionLine resources"
 )]
 struct Args {
     /// Namespaces to reconcile (comma separated); all namespaces when empty.
@@ -33,6 +38,41 @@ struct Args {
     /// `json` or `text`.
     #[arg(long, env = "MES_LOG_FORMAT", default_value = "json")]
     log_format: String,
+    /// Base URL of mes-api used for every plant instead of the plant's Service (for an operator
+    /// running outside the cluster, tests and benchmarks), e.g. `http://127.0.0.1:8080`.
+    #[arg(long, env = "MES_OPERATOR_MES_API_URL")]
+    mes_api_url: Option<String>,
+    /// How often a synced ProductionLine re-syncs and refreshes its KPIs (seconds).
+    #[arg(long, env = "MES_OPERATOR_LINE_REFRESH_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    line_refresh_seconds: u64,
+    /// Run the controllers only while holding the leader Lease (`false`: always; one replica only).
+    #[arg(long, env = "MES_OPERATOR_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the leader Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, env = "MES_OPERATOR_LEASE_NAME", default_value = "mes-operator")]
+    leader_election_lease: String,
+    /// This instance's holder identity; default: pod name (or host name) plus a random suffix.
+    #[arg(long, env = "MES_OPERATOR_LEADER_IDENTITY")]
+    leader_election_identity: Option<String>,
+    /// Seconds a leader's claim lasts without renewal before a standby may take the Lease.
+    #[arg(
+        long,
+        env = "MES_OPERATOR_LEASE_DURATION_SECONDS",
+        default_value_t = 15
+    )]
+    lease_duration_seconds: u64,
+    /// Seconds before expiry at which the leader renews (renew deadline; also the tolerated
+    /// clock skew). Must be less than the lease duration.
+    #[arg(
+        long,
+        env = "MES_OPERATOR_LEASE_RENEW_GRACE_SECONDS",
+        default_value_t = 5
+    )]
+    lease_renew_grace_seconds: u64,
 }
 
 #[derive(Clone)]
@@ -73,19 +113,60 @@ async fn main() -> anyhow::Result<()> {
 
     let client = kube::Client::try_default().await?;
     client.apiserver_version().await?;
+    // Ready means "able to work": the API server answered. A standby waiting for the Lease is
+    // ready too, so rolling updates of a two-replica Deployment never stall on it.
     ready.store(true, Ordering::SeqCst);
-    let mut controller_stop = stop_rx;
     let scope = Scope {
         namespaces: args
             .namespaces
-            .into_iter()
+            .iter()
             .filter(|n| !n.is_empty())
+            .cloned()
             .collect(),
     };
-    let controllers = tokio::spawn(controller::run(client, scope, metrics, async move {
-        let _ = controller_stop.wait_for(|s| *s).await;
-    }));
-    shutdown_signal().await;
+    let lines = LineSettings {
+        mes_api_url: args.mes_api_url.clone(),
+        refresh: Duration::from_secs(args.line_refresh_seconds),
+    };
+    let ctx = Arc::new(Context::with_lines(client.clone(), metrics.clone(), lines));
+    let mut controllers = if args.leader_elect {
+        let election = LeaderElection {
+            namespace: args.leader_election_namespace.clone(),
+            lease_name: args.leader_election_lease.clone(),
+            identity: args
+                .leader_election_identity
+                .clone()
+                .unwrap_or_else(leader::default_identity),
+            lease_duration: Duration::from_secs(args.lease_duration_seconds),
+            renew_grace: Duration::from_secs(args.lease_renew_grace_seconds),
+        };
+        let metrics = metrics.clone();
+        let shutdown = stop_rx.clone();
+        tokio::spawn(async move {
+            leader::run(client, &election, metrics, shutdown, |stop| {
+                controller::run(ctx.clone(), scope.clone(), stop).boxed()
+            })
+            .await
+        })
+    } else {
+        metrics.leader.set(1);
+        let stop = leader::on_shutdown(stop_rx.clone());
+        tokio::spawn(async move {
+            controller::run(ctx, scope, stop).await;
+            Ok(())
+        })
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        finished = &mut controllers => {
+            // Only an election that could not start ends early (e.g. bad lease timing).
+            ready.store(false, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+            let _ = http.await;
+            finished??;
+            return Ok(());
+        }
+    }
     info!("shutting down");
     ready.store(false, Ordering::SeqCst);
     let _ = stop_tx.send(true);

@@ -1,6 +1,8 @@
-//! Prometheus metrics: reconciles, errors and reconcile duration per kind.
+//! Prometheus metrics: reconciles, errors and reconcile duration per kind; leadership.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -8,6 +10,8 @@ pub struct Metrics {
     pub reconciles: IntCounterVec,
     pub errors: IntCounterVec,
     pub duration: HistogramVec,
+    /// 1 while this instance holds the leader Lease (or runs without leader election).
+    pub leader: IntGauge,
 }
 
 impl Metrics {
@@ -34,7 +38,12 @@ impl Metrics {
             ]),
             &["kind"],
         )?;
+        let leader = IntGauge::new(
+            "mes_operator_leader",
+            "1 while this instance leads and runs the controllers",
+        )?;
         registry.register(Box::new(reconciles.clone()))?;
+        registry.register(Box::new(leader.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         Ok(Self {
@@ -42,6 +51,7 @@ impl Metrics {
             reconciles,
             errors,
             duration,
+            leader,
         })
     }
 

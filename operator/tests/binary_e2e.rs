@@ -74,13 +74,16 @@ async fn binary_reconciles_the_examples_applied_with_kubectl() {
     let kubeconfig = dir.join("kubeconfig");
     double.write_kubeconfig(&kubeconfig).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let crds = root.join("crds");
     let examples = root.join("k8s/examples");
-    kubectl(
-        &kubeconfig,
-        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
-    )
-    .await;
+    // The CRD files one by one: crds/ also holds a kustomization.yaml for `kubectl -k`.
+    for crd in ["mesplants.yaml", "productionlines.yaml"] {
+        let path = root.join("crds").join(crd);
+        kubectl(
+            &kubeconfig,
+            &["apply", "--validate=false", "-f", path.to_str().unwrap()],
+        )
+        .await;
+    }
     for file in ["mesplant-embedded.yaml", "productionline-l1.yaml"] {
         let path = examples.join(file);
         kubectl(

@@ -196,6 +196,17 @@ pub fn render(plant: &MesPlant, generated: &GeneratedValues) -> Result<Rendered,
     })
 }
 
+/// Name of the Secret holding the plant's HS256 key (under `secret`): the referenced one, else the
+/// generated `<plant>-jwt`.
+pub fn jwt_secret_name(plant: &MesPlant) -> String {
+    plant
+        .spec
+        .auth
+        .jwt_secret_ref
+        .clone()
+        .unwrap_or_else(|| Names::of(plant).jwt_secret())
+}
+
 /// In-cluster endpoints reported in the plant's status.
 pub fn endpoints(plant: &MesPlant) -> crate::crd::PlantEndpoints {
     let names = Names::of(plant);

@@ -1,6 +1,7 @@
 //! Reconcilers and what they share: the context, the error type and the back-off policy.
 
 pub mod conditions;
+pub mod line;
 pub mod plant;
 
 use std::collections::HashMap;
@@ -10,7 +11,27 @@ use std::time::Duration;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::mes_api::{MesApiClient, MesApiError};
 use crate::metrics::Metrics;
+
+/// How ProductionLines reach their plant's mes-api.
+#[derive(Debug, Clone)]
+pub struct LineSettings {
+    /// Base URL used for every plant instead of the plant's Service (the operator running outside
+    /// the cluster, tests, benchmarks); `None`: the plant's `status.endpoints.api`.
+    pub mes_api_url: Option<String>,
+    /// How often a synced line re-syncs and refreshes its KPIs.
+    pub refresh: Duration,
+}
+
+impl Default for LineSettings {
+    fn default() -> Self {
+        Self {
+            mes_api_url: None,
+            refresh: Duration::from_secs(60),
+        }
+    }
+}
 
 /// State shared by every reconcile.
 #[derive(Clone)]
@@ -18,6 +39,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    pub mes_api: MesApiClient,
+    pub lines: LineSettings,
     /// Consecutive failures per object, for exponential back-off.
     failures: Arc<Mutex<HashMap<String, u32>>>,
 }
@@ -29,7 +52,12 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
+    /// A context with default [`LineSettings`].
     pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        Self::with_lines(client, metrics, LineSettings::default())
+    }
+
+    pub fn with_lines(client: Client, metrics: Arc<Metrics>, lines: LineSettings) -> Self {
         let reporter = Reporter {
             controller: crate::builders::FIELD_MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -38,6 +66,8 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics,
+            mes_api: MesApiClient::new(),
+            lines,
             failures: Arc::default(),
         }
     }
@@ -68,6 +98,14 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("serializing: {0}")]
     Serialize(#[from] serde_json::Error),
+    #[error(transparent)]
+    MesApi(#[from] MesApiError),
+    #[error("JWT Secret {0}")]
+    JwtSecret(String),
+    #[error("minting a token: {0}")]
+    Token(#[from] jsonwebtoken::errors::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
 }
 
 impl Error {
@@ -80,6 +118,10 @@ impl Error {
             Error::Kube(kube::Error::Api(_)) => "ApiRejected",
             Error::Kube(_) => "ApiUnreachable",
             Error::Serialize(_) => "Serialize",
+            Error::MesApi(e) => e.class(),
+            Error::JwtSecret(_) => "JwtSecretMissing",
+            Error::Token(_) => "TokenError",
+            Error::Finalizer(_) => "Finalizer",
         }
     }
 

@@ -13,6 +13,7 @@ use kube_double::KubeDouble;
 use mes_operator::controller::{self, Scope};
 use mes_operator::crd::{MesPlant, ProductionLine};
 use mes_operator::metrics::Metrics;
+use mes_operator::reconcile::{Context, LineSettings};
 
 /// Generous: the CI machine has 2 cores shared by parallel test processes.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -65,23 +66,29 @@ impl Running {
     }
 }
 
-pub async fn start_operator() -> Running {
+/// A double with the CRDs installed, and a client for it.
+pub async fn start_double() -> (KubeDouble, Client) {
     let double = KubeDouble::start().await.unwrap();
     let client = double.client().unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [MesPlant::crd(), ProductionLine::crd()] {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
+    (double, client)
+}
+
+pub async fn start_operator() -> Running {
+    start_operator_with(LineSettings::default()).await
+}
+
+pub async fn start_operator_with(lines: LineSettings) -> Running {
+    let (double, client) = start_double().await;
     let metrics = Arc::new(Metrics::new().unwrap());
+    let ctx = Arc::new(Context::with_lines(client.clone(), metrics.clone(), lines));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller::run(
-        client.clone(),
-        Scope::default(),
-        metrics.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let task = tokio::spawn(controller::run(ctx, Scope::default(), async move {
+        let _ = stopped.await;
+    }));
     Running {
         double,
         client,

@@ -90,6 +90,7 @@ impl Body for ListBody {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

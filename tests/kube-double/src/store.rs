@@ -505,6 +505,7 @@ impl Inner {
         if obj.get("apiVersion").and_then(Value::as_str).is_none() {
             obj["apiVersion"] = json!(info.api_version(&info.versions[0]));
         }
+        fold_string_data(info, &mut obj);
         let m = meta_mut(&mut obj);
         let mut name = m
             .get("name")
@@ -1109,7 +1110,35 @@ fn prepare_update(
             None => m.remove(keep),
         };
     }
+    fold_string_data(info, &mut new);
     Ok(new)
+}
+
+/// A Secret's `stringData` is write-only: the API server merges it into `data` (base64), a
+/// `stringData` key winning over the same key of `data`, and never stores `stringData` itself.
+fn fold_string_data(info: &ResourceInfo, obj: &mut Value) {
+    use base64::Engine;
+    if (info.group.as_str(), info.plural.as_str()) != ("", "secrets") {
+        return;
+    }
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = o.remove("stringData") else {
+        return;
+    };
+    let data = o.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in strings {
+            if let Some(text) = v.as_str() {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+                data.insert(k, json!(encoded));
+            }
+        }
+    }
 }
 
 fn check_immutable(info: &ResourceInfo, name: &str, old: &Value, new: &Value) -> ApiResult<()> {

@@ -117,6 +117,36 @@ async fn generation_bumps_only_on_spec_change() {
 }
 
 #[tokio::test]
+async fn secret_string_data_is_stored_as_base64_data() {
+    let (_d, client) = setup().await;
+    let secrets: Api<Secret> = Api::default_namespaced(client);
+    let mut s = Secret::default();
+    s.metadata.name = Some("creds".into());
+    s.data = Some(BTreeMap::from([(
+        "kept".to_string(),
+        k8s_openapi::ByteString(b"old".to_vec()),
+    )]));
+    s.string_data = Some(BTreeMap::from([(
+        "token".to_string(),
+        "s3cr3t".to_string(),
+    )]));
+    secrets.create(&PostParams::default(), &s).await.unwrap();
+    let stored = secrets.get("creds").await.unwrap();
+    assert!(stored.string_data.is_none(), "stringData is write-only");
+    let data = stored.data.unwrap();
+    assert_eq!(data["token"].0, b"s3cr3t");
+    assert_eq!(data["kept"].0, b"old");
+
+    let patch = json!({"stringData": {"kept": "new"}});
+    secrets
+        .patch("creds", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let data = secrets.get("creds").await.unwrap().data.unwrap();
+    assert_eq!(data["kept"].0, b"new", "stringData wins over data");
+}
+
+#[tokio::test]
 async fn noop_writes_change_nothing_and_emit_no_event() {
     let (d, client) = setup().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
