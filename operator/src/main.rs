@@ -25,6 +25,10 @@ use tracing::info;
     about = "Reconciles MesPlant and ProductionLine resources"
 )]
 struct Args {
+    /// Probe mode: GET this URL, print the answer and exit 0 on a 2xx, 1 otherwise. The
+    /// image has no shell or curl; this is how `helm test` and the smoke test check `/readyz`.
+    #[arg(long, value_name = "URL")]
+    probe_url: Option<String>,
     /// Namespaces to reconcile (comma separated); all namespaces when empty.
     #[arg(
         long = "namespace",
@@ -84,6 +88,9 @@ struct Http {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(url) = &args.probe_url {
+        std::process::exit(probe(url).await);
+    }
     mes_operator::telemetry::init(&args.log_format);
     let metrics = Arc::new(Metrics::new()?);
     let ready = Arc::new(AtomicBool::new(false));
@@ -202,4 +209,30 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// One GET with a deadline; the exit status says whether it answered 2xx.
+async fn probe(url: &str) -> i32 {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let answer = match client {
+        Ok(c) => c.get(url).send().await,
+        Err(e) => {
+            eprintln!("probe: {e}");
+            return 1;
+        }
+    };
+    match answer {
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            println!("{status} {}", body.trim());
+            i32::from(!status.is_success())
+        }
+        Err(e) => {
+            eprintln!("probe: {url}: {e}");
+            1
+        }
+    }
 }
