@@ -11,6 +11,7 @@ pub mod ops;
 pub mod proxy;
 pub mod telemetry;
 
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -129,6 +130,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stopping, stop_seen) = watch::channel(false);
     let app = router(config, stop_seen);
+    // No Nagle: a response's last segment would otherwise wait for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -19,6 +19,7 @@ pub mod state;
 pub mod telemetry;
 pub mod time;
 
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -77,6 +78,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let flag = state.shutting_down.clone();
+    // No Nagle: a large answer's last segment would otherwise wait for the client's delayed ACK
+    // (~40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -18,6 +18,7 @@ pub mod realtime;
 pub mod state;
 pub mod telemetry;
 
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -125,6 +126,10 @@ pub async fn serve(
     state.realtime.spawn_publisher(state.db.clone());
     production::idempotency::spawn_purge(state.db.clone(), IDEMPOTENCY_RETENTION_DAYS);
     let app = http::router(state);
+    // No Nagle: a response's last segment would otherwise wait for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -24,6 +24,7 @@ pub mod table;
 pub mod tools;
 mod workloads;
 
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -112,6 +113,10 @@ impl Builder {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone());
         let server = tokio::spawn(async move {
+            // No Nagle: a list's last segment would otherwise wait for the client's delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop_rx.await;
