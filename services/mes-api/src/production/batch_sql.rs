@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::decide::{Caller, Change, Command, LotStep, Write};
 
 /// Locks the batch's serials in id order (two batches never wait on each other in a cycle) and
-/// reads what the decisions need. `$3` switches the triggers off for inline audit; `$4..$7`
+/// reads what the decisions need. The serials are picked by `id = ANY(ARRAY(…))`: an `OR` of the
+/// two lookups cannot use an index and made every batch scan the whole serials table. `$3` switches the triggers off for inline audit; `$4..$7`
 /// are the audit context for trigger mode (one command per batch).
 pub const LOCK_SERIALS: &str = "SELECT set_config('mes.audit_inline', $3, true) AS audit_inline,
         set_config('mes.user', $4, true) AS set_user, set_config('mes.ip', $5, true) AS set_ip,
@@ -29,7 +30,8 @@ pub const LOCK_SERIALS: &str = "SELECT set_config('mes.audit_inline', $3, true) 
     JOIN lots l ON l.id = s.lot_id
     JOIN production_lines pl ON pl.id = l.line_id
     LEFT JOIN process_data pd ON pd.serial_id = s.id AND pd.status = 'IN_PROGRESS'
-    WHERE s.serial_number = ANY($1) OR s.id IN (SELECT serial_id FROM process_data WHERE id = ANY($2))
+    WHERE s.id = ANY (ARRAY(SELECT id FROM serials WHERE serial_number = ANY($1)
+                            UNION ALL SELECT serial_id FROM process_data WHERE id = ANY($2)))
     ORDER BY s.id
     FOR UPDATE OF s";
 
