@@ -16,9 +16,16 @@ use super::decide::{Caller, Change, Command, LotStep, Write};
 
 /// Locks the batch's serials in id order (two batches never wait on each other in a cycle) and
 /// reads what the decisions need. The serials are picked by `id = ANY(ARRAY(…))`: an `OR` of the
-/// two lookups cannot use an index and made every batch scan the whole serials table. `$3` switches the triggers off for inline audit; `$4..$7`
+/// two lookups cannot use an index and made every batch scan the whole serials table.
+///
+/// It also steers the plans of the batch's later statements, which are planned (and their
+/// generic plans cached) inside this transaction: they touch at most a batch of rows by key,
+/// but a plan made while a table was small chose sequential scans and hash joins that then
+/// grew with the table. Transaction-local, so no other query of mes-api is affected. `$3` switches the triggers off for inline audit; `$4..$7`
 /// are the audit context for trigger mode (one command per batch).
 pub const LOCK_SERIALS: &str = "SELECT set_config('mes.audit_inline', $3, true) AS audit_inline,
+        set_config('enable_seqscan', 'off', true) AS no_seqscan, set_config('enable_hashjoin', 'off', true) AS no_hashjoin,
+        set_config('enable_mergejoin', 'off', true) AS no_mergejoin,
         set_config('mes.user', $4, true) AS set_user, set_config('mes.ip', $5, true) AS set_ip,
         set_config('mes.user_agent', $6, true) AS set_agent, set_config('mes.request_id', $7, true) AS set_request,
         now() AS now, s.id AS serial_id, s.serial_number, s.status, s.next_sequence, s.in_process, s.work_order,
