@@ -1,6 +1,6 @@
 //! The dashboard in headless Chromium against the real stack: mes-api on a fresh PostgreSQL
-//! database, infra-api on the Kubernetes double, and the dashboard server in front of both, all
-//! in this process on 127.0.0.1; then `node web/e2e/run.mjs` (playwright-core) drives the UI and
+//! database, infra-api on the Kubernetes double and the Hubble Relay double, and the dashboard
+//! server in front of both, all in this process on 127.0.0.1; then `node web/e2e/run.mjs` (playwright-core) drives the UI and
 //! its exit status is the verdict.
 //!
 //! Ignored by default: it needs Chromium, Node.js, the web UI's npm packages and its build.
@@ -18,10 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashboard_server::config::{Config as DashboardConfig, LogFormat};
+use hubble_double::{FakeRelay, endpoint, now_seconds, tcp};
+use infra_api::hubble::proto::flow::{Flow, Verdict};
 use kube_double::{KubeDouble, PodTemplate};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
 const JWT_SECRET: &str = "browser-test-secret-browser-test-secret!";
@@ -186,9 +189,51 @@ impl Api {
     }
 }
 
-/// The Kubernetes double with the plant's workloads, and infra-api on it (Hubble not
-/// configured: the network page shows its "not installed" state).
-async fn start_infra_api() -> (KubeDouble, String) {
+/// The pods of `component` among the double's pods (named after their Deployment).
+fn pods_of<'a>(pods: &'a [String], deployment: &'a str) -> impl Iterator<Item = &'a String> {
+    pods.iter()
+        .filter(move |pod| pod.starts_with(&format!("{deployment}-")))
+}
+
+/// The plant's traffic as Hubble would have seen it in the last minutes: dashboard → mes-api,
+/// mes-api → its database, and a station PC outside the plant namespace whose connection a
+/// network policy dropped.
+fn plant_flows(pods: &[String], at: i64) -> Vec<Flow> {
+    let mut flows = Vec::new();
+    for (i, mes_api) in pods_of(pods, "mes-api").enumerate() {
+        let offset = i64::try_from(i).unwrap();
+        for dashboard in pods_of(pods, "dashboard") {
+            flows.push(tcp(
+                endpoint(NAMESPACE, dashboard, "dashboard"),
+                endpoint(NAMESPACE, mes_api, "backend"),
+                8080,
+                Verdict::Forwarded,
+                at + offset,
+            ));
+        }
+        flows.push(tcp(
+            endpoint(NAMESPACE, mes_api, "backend"),
+            endpoint(NAMESPACE, "mes-db-0", "database"),
+            5432,
+            Verdict::Forwarded,
+            at + offset + 1,
+        ));
+    }
+    if let Some(mes_api) = pods_of(pods, "mes-api").next() {
+        flows.push(tcp(
+            endpoint("factory-floor", "station-ws-07", "station"),
+            endpoint(NAMESPACE, mes_api, "backend"),
+            8080,
+            Verdict::Dropped,
+            at + 5,
+        ));
+    }
+    flows
+}
+
+/// The Kubernetes double with the plant's workloads, the Hubble Relay double with their recent
+/// flows, and infra-api on both.
+async fn start_infra_api() -> (KubeDouble, FakeRelay, String) {
     let double = KubeDouble::start().await.unwrap();
     double.ensure_namespace(NAMESPACE).unwrap();
     for (name, component, replicas) in [("mes-api", "backend", 2), ("dashboard", "dashboard", 1)] {
@@ -220,10 +265,14 @@ async fn start_infra_api() -> (KubeDouble, String) {
             .unwrap();
         double.mark_deployment_ready(NAMESPACE, name).unwrap();
     }
+    let relay = FakeRelay::start().await;
+    relay.store(plant_flows(&pod_names(&double), now_seconds() - 120));
+    let relay_addr = relay.address();
     let vars = [
         ("MES_JWT_SECRET", JWT_SECRET),
         ("INFRA_NAMESPACE", NAMESPACE),
         ("INFRA_LISTEN_ADDR", "127.0.0.1:0"),
+        ("HUBBLE_RELAY_ADDR", relay_addr.as_str()),
     ];
     let config = infra_api::config::Config::from_lookup(
         |name| {
@@ -236,6 +285,13 @@ async fn start_infra_api() -> (KubeDouble, String) {
     .unwrap();
     let metrics = Arc::new(infra_api::metrics::Metrics::new());
     let client = infra_api::kube_client::build(double.config().unwrap(), &metrics).unwrap();
+    let hubble = infra_api::hubble::Hubble::start(
+        &relay_addr,
+        None,
+        infra_api::hubble::HubbleOptions::default(),
+        metrics.hubble_up.clone(),
+    )
+    .unwrap();
     let state = infra_api::state::AppState::new(
         Arc::new(mes_api::auth::jwt::JwtKeys::new(
             JWT_SECRET.as_bytes(),
@@ -244,18 +300,27 @@ async fn start_infra_api() -> (KubeDouble, String) {
         Some(infra_api::state::Cluster::start(client, NAMESPACE)),
         metrics,
         config,
-    );
+    )
+    .with_hubble(hubble);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while state.cluster().is_err() {
+    while state.cluster().is_err() || !state.hubble.status().reachable {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "infra-api's caches did not sync"
+            "infra-api's caches did not sync or Hubble Relay is not reachable"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let (listener, base) = listener().await;
     tokio::spawn(infra_api::serve(listener, state, std::future::pending()));
-    (double, base)
+    (double, relay, base)
+}
+
+fn pod_names(double: &KubeDouble) -> Vec<String> {
+    double
+        .list("v1", "Pod")
+        .iter()
+        .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 async fn start_dashboard(assets: PathBuf, mes_api: &str, infra_api: &str) -> String {
@@ -273,10 +338,54 @@ async fn start_dashboard(assets: PathBuf, mes_api: &str, infra_api: &str) -> Str
     base
 }
 
-#[sqlx::test(migrations = false)]
+/// A fresh database from `DATABASE_URL`, dropped when the test ends. Not `#[sqlx::test]`: that
+/// runs on a single thread, and mes-api, infra-api, both doubles and the dashboard server all on
+/// one thread made the overview's first render depend on everything else the test was serving.
+struct FreshDatabase {
+    admin: PgPool,
+    name: String,
+}
+
+impl FreshDatabase {
+    async fn create() -> (Self, PgPool) {
+        let url = std::env::var("DATABASE_URL").expect("DATABASE_URL (PostgreSQL for mes-api)");
+        let options: PgConnectOptions = url.parse().expect("DATABASE_URL");
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .expect("connect to DATABASE_URL");
+        let name = format!("dashboard_browser_{}", std::process::id());
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+        let db = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options.database(&name))
+            .await
+            .unwrap();
+        (Self { admin, name }, db)
+    }
+
+    async fn drop(self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&self.admin)
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Chromium, Node.js and the built web UI; run by `cargo xtask test` (stage browser)"]
-async fn dashboard_in_chromium(db: PgPool) {
+async fn dashboard_in_chromium() {
     let (chromium, assets) = prerequisites();
+    let (database, db) = FreshDatabase::create().await;
     let passwords = json!({
         "admin": "browser-admin-pw-1",
         "supervisor": "browser-supervisor-pw-1",
@@ -285,21 +394,20 @@ async fn dashboard_in_chromium(db: PgPool) {
     let mes_api = start_mes_api(db, passwords["admin"].as_str().unwrap()).await;
     let admin = Api::login(&mes_api, "admin", passwords["admin"].as_str().unwrap()).await;
     let station_token = admin.seed(&passwords).await;
-    let (double, infra_api) = start_infra_api().await;
+    let (double, relay, infra_api) = start_infra_api().await;
     let dashboard = start_dashboard(assets, &mes_api, &infra_api).await;
 
-    // A log that keeps growing, for the logs drawer's follow mode.
-    let pods: Vec<String> = double
-        .list("v1", "Pod")
-        .iter()
-        .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_owned))
-        .collect();
+    // A log that keeps growing, for the logs drawer's follow mode, and live network traffic.
+    let pods = pod_names(&double);
     let double = Arc::new(double);
     let ticks = double.clone();
     let ticker = tokio::spawn(async move {
         for tick in 0.. {
             for pod in &pods {
                 ticks.append_log(NAMESPACE, pod, "app", &format!("tick {tick}"));
+            }
+            for flow in plant_flows(&pods, now_seconds()) {
+                relay.push(flow).await;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -335,6 +443,9 @@ async fn dashboard_in_chromium(db: PgPool) {
     println!("{stdout}");
     eprintln!("{stderr}");
     println!("screenshots: {}", screenshots.display());
+    ticker.abort();
+    drop(double);
+    database.drop().await;
     assert!(
         output.status.success(),
         "the browser run failed ({}); see its output above",
@@ -344,6 +455,4 @@ async fn dashboard_in_chromium(db: PgPool) {
         stdout.contains(" passed, 0 failed"),
         "the browser run reported no result"
     );
-    ticker.abort();
-    drop(double);
 }

@@ -7,17 +7,20 @@ mod common;
 
 use std::sync::Arc;
 
-use common::relay::{FakeRelay, endpoint, tcp};
 use common::{
     DEADLINE, Harness, admin, hubble, hubble_options, server_without_cluster, supervisor, token,
     wait_for,
 };
 use futures::StreamExt as _;
+use hubble_double::{FakeRelay, endpoint, now_seconds, tcp};
 use infra_api::hubble::proto::flow::{Endpoint, Verdict};
 use infra_api::metrics::Metrics;
 use mes_api::auth::Role;
 
-const T0: i64 = 1_795_000_000;
+/// A minute ago: inside every `since` window the tests ask for (the relay applies `since`).
+fn t0() -> i64 {
+    now_seconds() - 60
+}
 
 async fn started(
     relay: &FakeRelay,
@@ -54,20 +57,28 @@ where
 #[tokio::test]
 async fn filters_reach_the_relay_as_flow_filters_and_rows_come_back() {
     let relay = FakeRelay::start().await;
+    // The relay applies the filters: the third flow (no kube-system peer) is not selected.
     relay.store([
         tcp(
-            endpoint("dashboard-1", "dashboard"),
-            endpoint("mes-api-1", "api"),
+            endpoint("kube-system", "prometheus-0", "monitoring"),
+            ep("mes-api-1", "api"),
             8080,
             Verdict::Forwarded,
-            T0,
+            t0(),
         ),
         tcp(
-            endpoint("mes-api-1", "api"),
-            endpoint("mes-db-0", "database"),
-            5432,
+            ep("mes-api-1", "api"),
+            endpoint("kube-system", "metrics-server-0", "metrics"),
+            8080,
             Verdict::Dropped,
-            T0 + 5,
+            t0() + 5,
+        ),
+        tcp(
+            ep("mes-api-1", "api"),
+            ep("mes-db-0", "database"),
+            8080,
+            Verdict::Forwarded,
+            t0() + 6,
         ),
     ]);
     let (server, _) = started(&relay, hubble_options()).await;
@@ -103,10 +114,10 @@ async fn filters_reach_the_relay_as_flow_filters_and_rows_come_back() {
     assert_eq!(first["drop_reason"], "POLICY_DENIED");
     assert_eq!(first["source"]["pod"], "mes-api-1");
     assert_eq!(first["source"]["component"], "api");
-    assert_eq!(first["destination"]["namespace"], "plant");
-    assert_eq!(first["destination"]["workload"], "Deployment/database");
+    assert_eq!(first["destination"]["namespace"], "kube-system");
+    assert_eq!(first["destination"]["workload"], "Deployment/metrics");
     assert_eq!(first["l4"]["protocol"], "TCP");
-    assert_eq!(first["l4"]["destination_port"], 5432);
+    assert_eq!(first["l4"]["destination_port"], 8080);
     assert_eq!(first["direction"], "EGRESS");
     assert_eq!(data["items"][1]["verdict"], "FORWARDED");
 
@@ -133,11 +144,11 @@ async fn filters_reach_the_relay_as_flow_filters_and_rows_come_back() {
 async fn flows_stream_to_an_sse_client_until_it_goes_away() {
     let relay = FakeRelay::start().await;
     relay.store([tcp(
-        endpoint("dashboard-1", "dashboard"),
-        endpoint("mes-api-1", "api"),
+        ep("dashboard-1", "dashboard"),
+        ep("mes-api-1", "api"),
         8080,
         Verdict::Forwarded,
-        T0,
+        t0(),
     )]);
     let (server, metrics) = started(&relay, hubble_options()).await;
 
@@ -169,11 +180,11 @@ async fn flows_stream_to_an_sse_client_until_it_goes_away() {
     assert_eq!(metrics.flow_streams.get(), 1);
     for i in 2..=3 {
         let live = tcp(
-            endpoint(&format!("dashboard-{i}"), "dashboard"),
-            endpoint("mes-api-1", "api"),
+            ep(&format!("dashboard-{i}"), "dashboard"),
+            ep("mes-api-1", "api"),
             8080,
             Verdict::Forwarded,
-            T0 + i,
+            t0() + i,
         );
         assert_eq!(relay.push(live).await, 1);
         read_until(&mut body, &mut seen, &format!("\"pod\":\"dashboard-{i}\"")).await;
@@ -314,8 +325,9 @@ async fn relay_down_answers_503_the_rest_keeps_working_and_it_recovers() {
     .await;
 }
 
+/// A pod of the plant namespace.
 fn ep(pod: &str, component: &str) -> Endpoint {
-    endpoint(pod, component)
+    endpoint(common::NS, pod, component)
 }
 
 #[tokio::test]
@@ -326,7 +338,7 @@ async fn service_map_counts_flows_and_drops_per_edge() {
         ep("dashboard-1", "dashboard"),
         40_000,
         Verdict::Forwarded,
-        T0 + 9,
+        t0() + 9,
     );
     reply.is_reply = Some(true);
     relay.store([
@@ -335,35 +347,35 @@ async fn service_map_counts_flows_and_drops_per_edge() {
             ep("mes-api-1", "api"),
             8080,
             Verdict::Forwarded,
-            T0,
+            t0(),
         ),
         tcp(
             ep("dashboard-2", "dashboard"),
             ep("mes-api-2", "api"),
             8080,
             Verdict::Forwarded,
-            T0 + 1,
+            t0() + 1,
         ),
         tcp(
             ep("dashboard-1", "dashboard"),
             ep("mes-api-1", "api"),
             8080,
             Verdict::Dropped,
-            T0 + 2,
+            t0() + 2,
         ),
         tcp(
             ep("mes-api-1", "api"),
             ep("mes-db-0", "database"),
             5432,
             Verdict::Forwarded,
-            T0 + 3,
+            t0() + 3,
         ),
         tcp(
             ep("station-1", "station"),
             ep("mes-api-2", "api"),
             8080,
             Verdict::Dropped,
-            T0 + 4,
+            t0() + 4,
         ),
         reply,
     ]);
@@ -431,7 +443,7 @@ async fn tls_to_the_relay_verifies_its_certificate() {
         ep("mes-api-1", "api"),
         8080,
         Verdict::Forwarded,
-        T0,
+        t0(),
     )]);
     let tls = |ca: &str| infra_api::config::HubbleTls {
         ca_pem: Some(ca.as_bytes().to_vec()),

@@ -187,12 +187,12 @@ try {
     await login(page, "supervisor");
     await page.waitForURL(/\/overview$/);
     // Fresh loads of the overview with an empty cache: time to the first KPI and JS bytes
-    // received. The machine is shared, so the median of three loads counts.
+    // received. The machine is shared, so the median of five loads counts.
     const session = await page.evaluate(() => sessionStorage.getItem("mes.session"));
     const loads = [];
-    for (let i = 0; i < 3; i += 1) loads.push(await coldOverview(session));
+    for (let i = 0; i < 5; i += 1) loads.push(await coldOverview(session));
     loads.sort((a, b) => a.firstRenderMs - b.firstRenderMs);
-    const median = loads[1];
+    const median = loads[2];
     figures.overview_first_render_ms = loads.map((l) => l.firstRenderMs);
     figures.overview_js_transferred_bytes = median.jsBytes;
     check(median.firstRenderMs < 1000, `first render of the overview took ${median.firstRenderMs} ms (median; budget 1000 ms)`);
@@ -200,7 +200,7 @@ try {
     await page.context().close();
   });
 
-  await step("a supervisor sees the infra pages against the Kubernetes double, without restart buttons", async () => {
+  await step("a supervisor sees the infra pages against the Kubernetes and Hubble doubles, without restart buttons", async () => {
     const page = await newPage();
     await login(page, "supervisor");
     const ids = await navIds(page);
@@ -212,13 +212,32 @@ try {
     check((await page.locator('[data-testid^="restart-"]').count()) === 0, "a SUPERVISOR must not see restart buttons");
     await page.getByTestId("nav-infra-status").click();
     await page.getByTestId("component-row").first().waitFor();
-    await waitForText(page.getByTestId("hubble-state"), (t) => t.includes("not configured"), "Hubble's state on the status page");
+    await waitForText(page.getByTestId("hubble-state"), (t) => t.includes("reachable") && !t.includes("unreachable"), "Hubble's state on the status page");
     await shot(page, "infra-status");
     check((await page.locator('[data-testid^="restart-"]').count()) === 0, "no restart button on the status page either");
+
+    // The relay double holds the last minutes of the plant's traffic, one flow dropped.
     await page.getByTestId("nav-infra-network").click();
-    // infra-api runs without Hubble Relay here: 503 HUBBLE_UNAVAILABLE, shown as such.
-    await waitForText(page.getByTestId("hubble-unavailable"), (t) => t.includes("Hubble is not installed in this cluster"), "the Hubble state");
+    await page.getByTestId("flow-row").first().waitFor();
+    const table = await page.getByTestId("flows-table").textContent();
+    check(table.includes("station-ws-07") && table.includes("DROPPED") && table.includes("FORWARDED"), `flows table: ${table.slice(0, 300)}`);
+    check((await page.getByTestId("flow-row").count()) >= 5, "expected the stored flows in the table");
+    const map = page.getByTestId("service-map");
+    await waitForText(map, (t) => ["dashboard", "backend", "database", "factory-floor/station"].every((n) => t.includes(n)), "the service map's nodes");
+    check((await map.locator('line[stroke="#fa5252"]').count()) === 1, "one edge of the map should show dropped flows");
     await shot(page, "network");
+
+    // Filter by verdict: the relay applies it, only the dropped flow is left.
+    await page.getByRole("combobox", { name: "Verdict" }).click();
+    await page.getByRole("option", { name: "DROPPED" }).click();
+    await waitForText(page.getByTestId("flows-table"), (t) => !t.includes("FORWARDED") && t.includes("DROPPED"), "only dropped flows");
+
+    // Live mode: flows the relay receives now appear without a reload.
+    await page.getByRole("combobox", { name: "Verdict" }).click();
+    await page.getByRole("option", { name: "FORWARDED" }).click();
+    await page.getByTestId("flows-live").evaluate((input) => input.click());
+    await page.getByTestId("flows-live-state").waitFor();
+    await waitForText(page.getByTestId("flows-table"), (t) => t.includes("FORWARDED") && !t.includes("DROPPED"), "live forwarded flows");
     await page.context().close();
   });
 

@@ -2,8 +2,6 @@
 //! router served on 127.0.0.1:0, and tokens of each role.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub mod relay;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,6 +5,8 @@ import { useI18n } from "../i18n";
 
 const SIZE = 360;
 const RADIUS = 130;
+/** Room left and right of the circle for the labels of its leftmost and rightmost nodes. */
+const LABEL_ROOM = 70;
 
 export function ServiceMap({ map }: { map: Map }) {
   const { t } = useI18n();
@@ -16,7 +18,14 @@ export function ServiceMap({ map }: { map: Map }) {
     position.set(node.id, { x: center + RADIUS * Math.cos(angle), y: center + RADIUS * Math.sin(angle) });
   });
   return (
-    <svg viewBox={`0 0 ${SIZE} ${SIZE}`} width="100%" style={{ maxWidth: SIZE }} role="img" aria-label={t("network.map")} data-testid="service-map">
+    <svg
+      viewBox={`${-LABEL_ROOM} 0 ${SIZE + 2 * LABEL_ROOM} ${SIZE}`}
+      width="100%"
+      style={{ maxWidth: SIZE + 2 * LABEL_ROOM }}
+      role="img"
+      aria-label={t("network.map")}
+      data-testid="service-map"
+    >
       <defs>
         <marker id="arrow" viewBox="0 0 10 10" refX="18" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse">
           <path d="M 0 0 L 10 5 L 0 10 z" fill="#868e96" />

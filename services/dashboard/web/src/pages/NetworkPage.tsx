@@ -116,7 +116,7 @@ function LiveFlows({ pod, verdict }: { pod: string; verdict: string | null }) {
   return (
     <Stack gap="xs">
       <Group gap="xs">
-        <Badge color={ended ? "gray" : "green"} variant="dot">
+        <Badge color={ended ? "gray" : "green"} variant="dot" data-testid="flows-live-state">
           {ended ? t("network.liveEnded", { reason: ended }) : t("network.liveOn")}
         </Badge>
         {lost > 0 && (
@@ -151,13 +151,13 @@ function FlowTable({ flows }: { flows: FlowRow[] }) {
       </Table.Thead>
       <Table.Tbody>
         {flows.map((flow, index) => (
-          <Table.Tr key={`${flow.time}-${index}`}>
+          <Table.Tr key={`${flow.time}-${index}`} data-testid="flow-row">
             <Table.Td className="mono">{formatTime(flow.time)}</Table.Td>
             <Table.Td className="mono">{endpoint(flow.source)}</Table.Td>
             <Table.Td className="mono">{endpoint(flow.destination)}</Table.Td>
             <Table.Td>{flow.l4 ? `${flow.l4.protocol}/${flow.l4.destination_port ?? ""}` : "–"}</Table.Td>
             <Table.Td>{flow.l7?.summary ?? ""}</Table.Td>
-            <Table.Td>
+            <Table.Td miw={130}>
               <Badge color={flow.verdict === "FORWARDED" ? "green" : flow.verdict === "DROPPED" ? "red" : "gray"} variant="light">
                 {flow.verdict}
               </Badge>

@@ -1,11 +1,19 @@
-//! A fake Hubble Relay: a real tonic server implementing `observer.Observer` from the same
-//! protos as infra-api, serving stored flows, recording every `GetFlowsRequest`, pushing live
-//! flows to followers, and counting open streams (so tests see cancellations).
+//! A fake Hubble Relay for tests (dev-only, never shipped): a real tonic server implementing
+//! `observer.Observer` from infra-api's own protos. It selects stored and live flows by the
+//! request's whitelist/blacklist, `since`/`until` and `number` as Hubble Relay does (see
+//! [`filter`]), records every `GetFlowsRequest`, pushes live flows to followers and counts open
+//! streams (so tests see cancellations). What it does not do is listed in docs/testing.md.
+
+// A test double: a failed bind or a poisoned lock here is a failing test, said as loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod filter;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use infra_api::hubble::proto::flow::{
@@ -19,11 +27,19 @@ use infra_api::hubble::proto::observer::{
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
 
-#[derive(Default)]
+/// How long [`FakeRelay::stop`] waits for the server to wind down.
+const STOP_DEADLINE: Duration = Duration::from_secs(20);
+
+type Follower = (
+    GetFlowsRequest,
+    mpsc::Sender<Result<GetFlowsResponse, Status>>,
+);
+
+#[derive(Debug, Default)]
 struct Shared {
     requests: Mutex<Vec<GetFlowsRequest>>,
     stored: Mutex<Vec<Flow>>,
-    followers: Mutex<Vec<mpsc::Sender<Result<GetFlowsResponse, Status>>>>,
+    followers: Mutex<Vec<Follower>>,
     open_streams: AtomicUsize,
     /// Follow streams send generated flows without end (for the slow-client test).
     endless: std::sync::atomic::AtomicBool,
@@ -64,14 +80,7 @@ impl Observer for Service {
         self.0.requests.lock().unwrap().push(req.clone());
         self.0.open_streams.fetch_add(1, Ordering::SeqCst);
         let open = Open(self.0.clone());
-        let stored = self.0.stored.lock().unwrap().clone();
-        let n = usize::try_from(req.number).unwrap();
-        let backlog: Vec<Flow> = if req.follow && n == 0 {
-            Vec::new()
-        } else {
-            let skip = stored.len().saturating_sub(n);
-            stored.into_iter().skip(skip).collect()
-        };
+        let backlog = filter::backlog(&req, &self.0.stored.lock().unwrap());
         let backlog = futures::stream::iter(backlog.into_iter().map(|f| Ok(response(f))));
         let stream: FlowStream = if !req.follow {
             Box::pin(backlog.map(move |item| {
@@ -79,14 +88,17 @@ impl Observer for Service {
                 item
             }))
         } else if self.0.endless.load(Ordering::SeqCst) {
-            let generated = futures::stream::iter(0u32..).map(|i| Ok(response(flow(i))));
+            let generated = futures::stream::iter(0u32..)
+                .map(|i| flow(i, now_seconds()))
+                .filter(move |f| futures::future::ready(filter::selects(&req, f)))
+                .map(|f| Ok(response(f)));
             Box::pin(backlog.chain(generated).map(move |item| {
                 let _open = &open;
                 item
             }))
         } else {
             let (tx, rx) = mpsc::channel(1024);
-            self.0.followers.lock().unwrap().push(tx);
+            self.0.followers.lock().unwrap().push((req, tx));
             let live = tokio_stream::wrappers::ReceiverStream::new(rx);
             Box::pin(backlog.chain(live).map(move |item| {
                 let _open = &open;
@@ -116,6 +128,7 @@ impl Observer for Service {
 
 /// A running fake relay; [`FakeRelay::stop`] takes it down, [`FakeRelay::restart`] brings a
 /// new server up on the same port with the same state.
+#[derive(Debug)]
 pub struct FakeRelay {
     shared: Arc<Shared>,
     pub addr: SocketAddr,
@@ -182,7 +195,7 @@ impl FakeRelay {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(super::DEADLINE, task)
+            tokio::time::timeout(STOP_DEADLINE, task)
                 .await
                 .expect("fake relay stopped")
                 .unwrap();
@@ -199,18 +212,19 @@ impl FakeRelay {
         self.shared.stored.lock().unwrap().extend(flows);
     }
 
-    /// Sends `flow` to every follower still connected; how many got it.
+    /// Sends `flow` to every follower still connected whose request selects it; how many got it.
     pub async fn push(&self, flow: Flow) -> usize {
-        let followers: Vec<_> = self.shared.followers.lock().unwrap().clone();
+        let followers: Vec<Follower> = self.shared.followers.lock().unwrap().clone();
         let mut sent = 0;
-        for f in followers {
-            if f.send(Ok(response(flow.clone()))).await.is_ok() {
+        for (req, f) in followers {
+            if filter::selects(&req, &flow) && f.send(Ok(response(flow.clone()))).await.is_ok() {
                 sent += 1;
             }
         }
         sent
     }
 
+    /// Follow streams generate flows without end (see [`flow`]), for slow-client tests.
     pub fn set_endless(&self, on: bool) {
         self.shared.endless.store(on, Ordering::SeqCst);
     }
@@ -232,15 +246,22 @@ impl Drop for FakeRelay {
     }
 }
 
-/// A plant-namespace endpoint of `component`.
-pub fn endpoint(pod: &str, component: &str) -> Endpoint {
+/// The current time in whole seconds since the Unix epoch.
+pub fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The endpoint of pod `pod` in `namespace`, labelled as a `component` Deployment's pod.
+pub fn endpoint(namespace: &str, pod: &str, component: &str) -> Endpoint {
     Endpoint {
-        identity: 10_000 + component.len() as u32,
-        namespace: "plant".into(),
+        identity: 10_000 + u32::try_from(component.len()).unwrap_or(0),
+        namespace: namespace.into(),
         pod_name: pod.into(),
         labels: vec![
             format!("k8s:app.kubernetes.io/component={component}"),
-            "k8s:io.kubernetes.pod.namespace=plant".into(),
+            format!("k8s:io.kubernetes.pod.namespace={namespace}"),
         ],
         workloads: vec![Workload {
             name: component.into(),
@@ -274,13 +295,14 @@ pub fn tcp(src: Endpoint, dst: Endpoint, port: u32, verdict: Verdict, at: i64) -
     }
 }
 
-/// The `i`-th generated flow (endless mode).
-pub fn flow(i: u32) -> Flow {
+/// The `i`-th generated flow of endless mode, at second `at`: dashboard-`i` → mes-api-0 in
+/// namespace `plant`.
+pub fn flow(i: u32, at: i64) -> Flow {
     tcp(
-        endpoint(&format!("dashboard-{i}"), "dashboard"),
-        endpoint("mes-api-0", "api"),
+        endpoint("plant", &format!("dashboard-{i}"), "dashboard"),
+        endpoint("plant", "mes-api-0", "api"),
         8080,
         Verdict::Forwarded,
-        1_795_000_000 + i64::from(i),
+        at,
     )
 }
