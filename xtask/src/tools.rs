@@ -73,8 +73,15 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
 
 /// Debian's Groovy (Jenkins' own language line), with which tests/delivery parses the
 /// Jenkinsfile; installed with apt-get when missing.
+/// Whether an executable called `name` is in one of `PATH`'s directories.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
 pub fn ensure_groovy() -> Result<()> {
-    if cmd::succeeds(Command::new("groovy").arg("--version")) {
+    // Not `groovy --version`: Debian's launcher fails without JAVA_HOME even when installed.
+    if on_path("groovy") && on_path("java") {
         return Ok(());
     }
     if !nix::unistd::Uid::effective().is_root() {
