@@ -15,6 +15,7 @@ pub mod error;
 pub mod faults;
 mod gc;
 mod list_body;
+mod list_cache;
 pub mod logs;
 pub mod patch;
 pub mod selectors;
@@ -49,6 +50,7 @@ pub(crate) struct Shared {
     pub(crate) faults: faults::Faults,
     pub(crate) logs: Logs,
     pub(crate) bookmark_interval: Duration,
+    pub(crate) list_cache: list_cache::ListCache,
     requests: Mutex<HashMap<(Verb, String), u64>>,
 }
 
@@ -104,6 +106,7 @@ impl Builder {
             faults: faults::Faults::default(),
             logs: Logs::default(),
             bookmark_interval: self.bookmark_interval,
+            list_cache: list_cache::ListCache::default(),
             requests: Mutex::new(HashMap::new()),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))

@@ -46,6 +46,11 @@ impl ListBody {
         if !self.head.is_empty() {
             return Some(std::mem::take(&mut self.head));
         }
+        if self.items.len() == 1 && self.next == 0 {
+            // A lone item (or a list cache's pre-joined items) goes out as it is, uncopied.
+            self.next = 1;
+            return Some(self.items[0].clone());
+        }
         if self.next < self.items.len() {
             let mut buf = BytesMut::with_capacity(CHUNK);
             while self.next < self.items.len() {

@@ -20,6 +20,7 @@ use crate::discovery::{self, ResourceInfo};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::Verb;
 use crate::list_body::ListBody;
+use crate::list_cache::{self, ListKey, Lookup};
 use crate::logs::LogKey;
 use crate::patch::PatchKind;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -341,6 +342,24 @@ impl Filter {
     }
 }
 
+/// Pre-joined items as the one item of a [`ListBody`] (none when the list is empty).
+fn lone(joined: Bytes) -> Vec<Bytes> {
+    if joined.is_empty() {
+        Vec::new()
+    } else {
+        vec![joined]
+    }
+}
+
+/// Where a list's items come from (see `list_cache`).
+enum Cached {
+    /// The comma-joined items of an identical earlier list.
+    Hit(Bytes),
+    /// Join them and keep the result, made at this change of the resource.
+    Build(u64),
+    No,
+}
+
 fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> ApiResult<Response> {
     let filter = Filter::parse(t, params)?;
     let limit: Option<usize> = params
@@ -350,7 +369,19 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
     let gr = GroupResource::of(&t.info);
     // Continue token: "<list resourceVersion>:<namespace>:<name>" of the last item returned.
     let cont = params.get("continue").filter(|c| !c.is_empty());
-    let (items, rv) = {
+    // Whole JSON lists may come from (and go to) the list cache; pages and tables do not.
+    let cache_key = (cont.is_none() && limit.is_none() && !wants_table(headers)).then(|| {
+        let param = |name: &str| params.get(name).cloned().unwrap_or_default();
+        ListKey {
+            gr: gr.clone(),
+            namespace: t.ns.clone(),
+            version: t.version.clone(),
+            versions: t.info.versions.len(),
+            label_selector: param("labelSelector"),
+            field_selector: param("fieldSelector"),
+        }
+    });
+    let (items, rv, cached) = {
         let inner = shared.store.lock();
         let (rv, after) = match cont {
             Some(c) => {
@@ -383,14 +414,27 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
                 (inner.rv, None)
             }
         };
-        // The namespace range already scopes the list; only selectors remain to check.
-        let items = inner.list_where(&gr, t.ns.as_deref(), |s| {
-            after
-                .as_ref()
-                .is_none_or(|(ans, aname)| (&s.namespace, &s.name) > (ans, aname))
-                && filter.selects(s)
+        let changed_at = inner.changed_at.get(&gr).copied().unwrap_or(0);
+        let lookup = cache_key.as_ref().map_or(Lookup::Stream, |key| {
+            shared.list_cache.lookup(key, changed_at)
         });
-        (items, rv)
+        let cached = match lookup {
+            Lookup::Hit(items) => Cached::Hit(items),
+            Lookup::Build => Cached::Build(changed_at),
+            Lookup::Stream => Cached::No,
+        };
+        // The namespace range already scopes the list; only selectors remain to check.
+        let items = if matches!(cached, Cached::Hit(_)) {
+            Vec::new()
+        } else {
+            inner.list_where(&gr, t.ns.as_deref(), |s| {
+                after
+                    .as_ref()
+                    .is_none_or(|(ans, aname)| (&s.namespace, &s.name) > (ans, aname))
+                    && filter.selects(s)
+            })
+        };
+        (items, rv, cached)
     };
     let (page, next) = match limit {
         Some(l) if items.len() > l => {
@@ -424,7 +468,18 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
         t.info.api_version(&t.version),
         metadata
     );
-    let items = page.iter().map(|s| object_bytes(t, s)).collect();
+    let items: Vec<Bytes> = match cached {
+        Cached::Hit(joined) => lone(joined),
+        Cached::Build(changed_at) => {
+            let items: Vec<Bytes> = page.iter().map(|s| object_bytes(t, s)).collect();
+            let joined = list_cache::join(&items);
+            if let Some(key) = &cache_key {
+                shared.list_cache.store(key, changed_at, joined.clone());
+            }
+            lone(joined)
+        }
+        Cached::No => page.iter().map(|s| object_bytes(t, s)).collect(),
+    };
     let body = ListBody::new(Bytes::from(head), items, b"]}");
     Ok((
         StatusCode::OK,

@@ -183,6 +183,8 @@ pub struct Inner {
     pub rv: u64,
     pub resources: Vec<ResourceInfo>,
     pub objects: HashMap<GroupResource, BTreeMap<ObjectKey, Arc<Stored>>>,
+    /// resourceVersion of each resource's last write (what a cached list body depends on).
+    pub changed_at: HashMap<GroupResource, u64>,
     /// uid → where the object lives, for ownerReference lookups.
     pub uids: HashMap<String, (GroupResource, ObjectKey)>,
     history: VecDeque<Arc<Change>>,
@@ -212,6 +214,7 @@ impl Store {
             rv: 0,
             resources: discovery::builtin_resources(),
             objects: HashMap::new(),
+            changed_at: HashMap::new(),
             uids: HashMap::new(),
             history: VecDeque::new(),
             history_limit,
@@ -422,6 +425,7 @@ impl Inner {
         meta_mut(&mut value).insert("resourceVersion".into(), json!(rv.to_string()));
         let stored = Arc::new(Stored::new(value));
         let gr = GroupResource::of(info);
+        self.changed_at.insert(gr.clone(), rv);
         let map = self.objects.entry(gr.clone()).or_default();
         let uid = stored.uid().to_string();
         if kind == EventType::Deleted {

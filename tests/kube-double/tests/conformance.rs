@@ -414,6 +414,80 @@ async fn list_pages_with_limit_and_continue() {
     );
 }
 
+/// Repeated identical lists are served from a cached body (see `list_cache.rs`); they must stay
+/// exactly what a fresh list gives, follow every write, and carry the current resourceVersion.
+#[tokio::test]
+async fn repeated_lists_follow_every_write() {
+    let (_d, client) = setup().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client);
+    let names = |l: &kube::core::ObjectList<ConfigMap>| -> Vec<(String, Option<String>)> {
+        l.items
+            .iter()
+            .map(|c| {
+                let v = c.data.as_ref().and_then(|d| d.get("v")).cloned();
+                (c.name_any(), v)
+            })
+            .collect()
+    };
+    let labelled = ListParams::default().labels("app=a");
+    for i in 0..3 {
+        let mut c = cm(&format!("c{i}"), &[("v", "0")]);
+        c.metadata.labels = Some([("app".to_string(), "a".to_string())].into());
+        cms.create(&PostParams::default(), &c).await.unwrap();
+    }
+    // Streamed, then built, then served from the cache: all the same.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(names(&cms.list(&labelled).await.unwrap()));
+    }
+    assert!(
+        seen.iter().all(|s| s == &seen[0]) && seen[0].len() == 3,
+        "{seen:?}"
+    );
+
+    cms.patch(
+        "c1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "1"}})),
+    )
+    .await
+    .unwrap();
+    let after_patch = names(&cms.list(&labelled).await.unwrap());
+    assert_eq!(after_patch[1], ("c1".to_string(), Some("1".to_string())));
+    for _ in 0..2 {
+        assert_eq!(names(&cms.list(&labelled).await.unwrap()), after_patch);
+    }
+
+    // A write to another resource leaves the items alone but moves the list's resourceVersion.
+    let before = cms.list(&labelled).await.unwrap();
+    let mut s = Secret::default();
+    s.metadata.name = Some("s".into());
+    let secret = secrets.create(&PostParams::default(), &s).await.unwrap();
+    let after = cms.list(&labelled).await.unwrap();
+    assert_eq!(names(&after), names(&before));
+    assert_eq!(
+        after.metadata.resource_version,
+        secret.metadata.resource_version
+    );
+
+    cms.delete("c0", &DeleteParams::default()).await.unwrap();
+    for _ in 0..3 {
+        let left = names(&cms.list(&labelled).await.unwrap());
+        assert_eq!(
+            left.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["c1", "c2"]
+        );
+    }
+    assert!(
+        cms.list(&ListParams::default().labels("app=b"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn watch_replays_events_after_a_resource_version() {
     let (_d, client) = setup().await;
