@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResponse, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, RequestContext};
@@ -82,12 +82,23 @@ pub struct RecordQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// One record of `GET /process/records`: a serial's record, with whose it is (a serial's own
+/// history does not repeat these).
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct ProcessRecordItem {
+    pub serial_number: String,
+    pub lot_number: String,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub record: ProcessRecordView,
+}
+
 #[utoipa::path(get, path = "/api/v1/process/records", tag = "process", params(RecordQuery), security(("bearer" = [])),
-    responses((status = 200, description = "newest first", body = inline(crate::error::Envelope<Page<ProcessRecordView>>))))]
+    responses((status = 200, description = "newest first", body = inline(crate::error::Envelope<Page<ProcessRecordItem>>))))]
 pub async fn records(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RecordQuery>,
-) -> ApiResult<Page<ProcessRecordView>> {
+) -> ApiResult<Page<ProcessRecordItem>> {
     let paging = Paging::from_query(q.page, q.page_size)?;
     if q.status
         .as_deref()
@@ -116,7 +127,7 @@ pub async fn records(
         .fetch_one(&state.db)
         .await?;
     let items = sqlx::query_as(sql!(
-        "SELECT d.id AS process_data_id, p.process_code, p.process_name, p.sequence_order AS sequence, d.work_order,
+        "SELECT s.serial_number, l.lot_number, d.id AS process_data_id, p.process_code, p.process_name, p.sequence_order AS sequence, d.work_order,
                 d.status, d.is_pass, d.started_at, d.completed_at, d.cycle_time, p.standard_cycle_time, d.operator_id,
                 d.equipment_id, d.workstation, d.process_specific_data, d.inspection_result, d.defect_code,
                 d.defect_description

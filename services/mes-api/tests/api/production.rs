@@ -488,6 +488,11 @@ async fn dashboards_reflect_the_events(db: PgPool) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["data"]["total"], 1);
+    let failed = &r["data"]["items"][0];
+    assert_eq!(failed["serial_number"], sns[1].as_str(), "{failed}");
+    assert_eq!(failed["lot_number"], lot.as_str());
+    assert_eq!(failed["process_code"], "SPRING");
+    assert_eq!(failed["is_pass"], false);
     let (s, r) = app.get("/api/v1/reworks?status=open", &app.admin).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["data"]["total"], 0);
