@@ -384,7 +384,7 @@ try {
     await lotPage.keyboard.press("Escape");
     await lotPage.getByTestId("nav-rework").click();
     await lotPage.getByRole("tab", { name: "Defects", exact: true }).click();
-    await waitForText(lotPage.getByTestId("defects"), (t) => t.includes("D001") && t.includes("spring missing"), "the defect row");
+    await waitForText(lotPage.getByTestId("defects"), (t) => t.includes("D001") && t.includes("spring missing") && t.includes(serials[1]), "the defect row with its serial");
     await lotPage.getByRole("tab", { name: "Rework queue" }).click();
     await lotPage.getByTestId("rework-serial").fill(serials[1]);
     await lotPage.getByTestId("rework-reason").fill("spring re-inserted");

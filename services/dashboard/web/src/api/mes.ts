@@ -14,7 +14,7 @@ import type {
   LotStatus,
   Me,
   Page,
-  ProcessRecord,
+  ProcessRecordItem,
   ProductModel,
   ReworkRecord,
   Role,
@@ -61,7 +61,7 @@ export const startProcess = (body: StartRequest, token?: string | null) =>
   });
 
 export const failedRecords = (page: number, pageSize: number) =>
-  get<Page<ProcessRecord>>(`${V1}/process/records`, { query: { status: "FAILED", page, page_size: pageSize } });
+  get<Page<ProcessRecordItem>>(`${V1}/process/records`, { query: { status: "FAILED", page, page_size: pageSize } });
 
 export const reworks = (status: "open" | "completed", page: number, pageSize: number) =>
   get<Page<ReworkRecord>>(`${V1}/reworks`, { query: { status, page, page_size: pageSize } });

@@ -197,6 +197,12 @@ export interface ProcessRecord {
   defect_description: string | null;
 }
 
+/** An item of `GET /process/records`: a record with the serial and LOT it belongs to. */
+export interface ProcessRecordItem extends ProcessRecord {
+  serial_number: string;
+  lot_number: string;
+}
+
 export interface ReworkView {
   id: number;
   original_process: string;

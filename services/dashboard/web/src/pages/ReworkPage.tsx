@@ -219,6 +219,7 @@ function Defects() {
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>{t("rework.completedAt")}</Table.Th>
+                  <Table.Th>{t("rework.serial")}</Table.Th>
                   <Table.Th>{t("rework.process")}</Table.Th>
                   <Table.Th>{t("rework.defectCode")}</Table.Th>
                   <Table.Th>{t("rework.description")}</Table.Th>
@@ -230,6 +231,9 @@ function Defects() {
                 {data.items.map((record) => (
                   <Table.Tr key={record.process_data_id}>
                     <Table.Td>{formatDateTime(record.completed_at)}</Table.Td>
+                    <Table.Td className="mono">
+                      <Link to={`/serials/${encodeURIComponent(record.serial_number)}`}>{record.serial_number}</Link>
+                    </Table.Td>
                     <Table.Td>
                       {record.process_code} · {record.process_name}
                     </Table.Td>
