@@ -204,6 +204,44 @@ async fn flows_stream_to_an_sse_client_until_it_goes_away() {
 }
 
 #[tokio::test]
+async fn live_streams_are_capped_and_a_closed_one_frees_its_place() {
+    let relay = FakeRelay::start().await;
+    let options = infra_api::hubble::HubbleOptions {
+        max_live_streams: 2,
+        ..hubble_options()
+    };
+    let (server, metrics) = started(&relay, options).await;
+    let url = format!("{}/api/infra/network/flows?follow=true", server.base);
+    let open = || server.http.get(&url).bearer_auth(supervisor()).send();
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TOO_MANY_STREAMS", "{body}");
+    assert_eq!(body["error"]["details"]["limit"], 2);
+    // Listing flows is not a live stream: still served.
+    let (status, _) = server
+        .get("/api/infra/network/flows", Some(&supervisor()))
+        .await;
+    assert_eq!(status, 200);
+
+    drop(first);
+    wait_for("a stream closed", || async {
+        metrics.flow_streams.get() == 1
+    })
+    .await;
+    let third = open().await.unwrap();
+    assert_eq!(third.status(), 200);
+    drop(second);
+}
+
+#[tokio::test]
 async fn a_client_that_does_not_keep_up_is_dropped() {
     let relay = FakeRelay::start().await;
     relay.set_endless(true);

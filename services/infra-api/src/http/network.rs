@@ -42,6 +42,16 @@ pub fn hubble_error(e: HubbleError) -> ApiError {
             err.retry_after = Some(RETRY_AFTER);
             err
         }
+        HubbleError::TooManyStreams { limit } => {
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_STREAMS",
+                "too many live flow streams are open; close one or try again later",
+            )
+            .with_details(serde_json::json!({ "limit": limit }));
+            err.retry_after = Some(RETRY_AFTER);
+            err
+        }
         HubbleError::Refused(s) => {
             tracing::warn!(code = ?s.code(), message = s.message(), "Hubble Relay refused a request");
             ApiError::new(

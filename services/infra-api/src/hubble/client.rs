@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use prometheus::IntGauge;
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -30,6 +30,8 @@ pub struct HubbleOptions {
     pub request_timeout: Duration,
     /// Flows buffered per live stream; a client that falls this far behind is dropped.
     pub stream_buffer: usize,
+    /// Live streams open at once (each is a relay call and a task); more answer 429.
+    pub max_live_streams: usize,
 }
 
 impl Default for HubbleOptions {
@@ -41,6 +43,7 @@ impl Default for HubbleOptions {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             stream_buffer: 1024,
+            max_live_streams: 64,
         }
     }
 }
@@ -98,6 +101,8 @@ pub enum HubbleError {
     /// The relay answered, with an error of its own (bad filter, internal error…).
     #[error("Hubble Relay refused the request: {0}")]
     Refused(tonic::Status),
+    #[error("{limit} live flow streams are open already")]
+    TooManyStreams { limit: usize },
 }
 
 struct Conn {
@@ -112,6 +117,8 @@ struct Conn {
 pub struct Hubble {
     conn: Option<Arc<Conn>>,
     status: Arc<watch::Sender<HubbleStatus>>,
+    /// One permit per open live stream, `options.max_live_streams` in all.
+    live_streams: Arc<Semaphore>,
     options: HubbleOptions,
 }
 
@@ -155,6 +162,7 @@ impl Hubble {
         Self {
             conn: None,
             status: Arc::new(watch::Sender::new(HubbleStatus::default())),
+            live_streams: Arc::new(Semaphore::new(0)),
             options: HubbleOptions::default(),
         }
     }
@@ -187,8 +195,19 @@ impl Hubble {
         Ok(Self {
             conn: Some(conn),
             status,
+            live_streams: Arc::new(Semaphore::new(options.max_live_streams)),
             options,
         })
+    }
+
+    /// A place for one more live stream, held until the stream ends.
+    pub fn live_stream_permit(&self) -> Result<OwnedSemaphorePermit, HubbleError> {
+        self.live_streams
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HubbleError::TooManyStreams {
+                limit: self.options.max_live_streams,
+            })
     }
 
     pub fn options(&self) -> &HubbleOptions {

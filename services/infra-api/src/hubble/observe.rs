@@ -109,13 +109,14 @@ impl Drop for Open {
 /// slowed down for everyone), and a client that goes away cancels the relay call.
 pub fn follow(h: &Hubble, req: GetFlowsRequest, m: LiveMetrics) -> Result<Live, HubbleError> {
     let client = h.client()?;
+    let permit = h.live_stream_permit()?;
     let (tx, rx) = mpsc::channel(h.options().stream_buffer.max(1));
     let (end_tx, end_rx) = oneshot::channel();
     m.open.inc();
     let open = Open(m.open);
     let hubble = h.clone();
     tokio::spawn(async move {
-        let _open = open;
+        let (_open, _permit) = (open, permit);
         let mut client = client;
         // Not bounded by a timeout: a relay may send its response headers only with the
         // first flow, which can be minutes away on a quiet namespace.

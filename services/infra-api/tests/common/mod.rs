@@ -126,6 +126,7 @@ pub fn hubble_options() -> HubbleOptions {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(10),
         stream_buffer: 1024,
+        max_live_streams: 64,
     }
 }
 
