@@ -531,3 +531,62 @@ async fn tls_to_the_relay_verifies_its_certificate() {
         (503, Some("HUBBLE_UNAVAILABLE"))
     );
 }
+
+#[tokio::test]
+async fn mutual_tls_presents_the_client_certificate() {
+    let pem =
+        |c: rcgen::CertifiedKey<rcgen::KeyPair>| (c.cert.pem(), c.signing_key.serialize_pem());
+    let (relay_cert, relay_key) =
+        pem(rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap());
+    let (client_cert, client_key) =
+        pem(rcgen::generate_simple_self_signed(vec!["infra-api.test".into()]).unwrap());
+    let relay = FakeRelay::start_mtls(&relay_cert, &relay_key, &client_cert).await;
+    relay.store([tcp(
+        ep("dashboard-1", "dashboard"),
+        ep("mes-api-1", "api"),
+        8080,
+        Verdict::Forwarded,
+        t0(),
+    )]);
+    let start = |client: Option<(&str, &str)>| {
+        let tls = infra_api::config::HubbleTls {
+            ca_pem: Some(relay_cert.as_bytes().to_vec()),
+            client_cert_pem: client.map(|(c, _)| c.as_bytes().to_vec()),
+            client_key_pem: client.map(|(_, k)| k.as_bytes().to_vec()),
+            server_name: Some("relay.test".into()),
+        };
+        let metrics = Arc::new(Metrics::new());
+        let h = infra_api::hubble::Hubble::start(
+            &relay.address(),
+            Some(&tls),
+            hubble_options(),
+            metrics.hubble_up.clone(),
+        )
+        .unwrap();
+        server_without_cluster(h, metrics)
+    };
+
+    // With the client certificate the relay accepts: flows served.
+    let server = start(Some((&client_cert, &client_key))).await;
+    wait_for("mTLS relay reachable", || async {
+        server.state.hubble.status().reachable
+    })
+    .await;
+    let (status, body) = server.get("/api/infra/network/flows", Some(&admin())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["total"], 1);
+
+    // Without one the relay refuses the handshake: never reachable, 503.
+    let server = start(None).await;
+    wait_for("mTLS probe without a certificate failed", || async {
+        let s = server.state.hubble.status();
+        s.checked_at.is_some() && s.last_error.is_some()
+    })
+    .await;
+    assert!(!server.state.hubble.status().reachable);
+    let (status, body) = server.get("/api/infra/network/flows", Some(&admin())).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("HUBBLE_UNAVAILABLE"))
+    );
+}

@@ -148,6 +148,15 @@ impl FakeRelay {
         Self::start_on(0, Arc::new(Shared::default()), Some(tls)).await
     }
 
+    /// Serving TLS with `cert_pem`/`key_pem` and requiring a client certificate issued by
+    /// `client_ca_pem` (Cilium's relay with mutual TLS on).
+    pub async fn start_mtls(cert_pem: &str, key_pem: &str, client_ca_pem: &str) -> Self {
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert_pem, key_pem))
+            .client_ca_root(tonic::transport::Certificate::from_pem(client_ca_pem));
+        Self::start_on(0, Arc::new(Shared::default()), Some(tls)).await
+    }
+
     async fn start_on(
         port: u16,
         shared: Arc<Shared>,
