@@ -334,6 +334,9 @@ pub struct LotSerial {
     pub status: String,
     /// Code of the process the serial is at (open or last worked on).
     pub current_process: Option<String>,
+    /// True while the serial has an open (STARTed, not COMPLETEd) record at `current_process`;
+    /// false when that process is done and the next one not started.
+    pub open: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema, Default)]
@@ -391,7 +394,9 @@ pub async fn get_one(
             .fetch_one(&state.db)
             .await?;
     let serials: Vec<LotSerial> = sqlx::query_as(
-        "SELECT s.serial_number, s.status, p.process_code AS current_process
+        "SELECT s.serial_number, s.status, p.process_code AS current_process,
+                EXISTS (SELECT 1 FROM process_data d
+                        WHERE d.serial_id = s.id AND d.status = 'IN_PROGRESS') AS open
          FROM serials s LEFT JOIN processes p ON p.id = s.current_process_id
          WHERE s.lot_id = $1 ORDER BY s.sequence_in_lot",
     )

@@ -444,6 +444,30 @@ async fn dashboards_reflect_the_events(db: PgPool) {
     complete(&app, &sns[1], "SPRING", false).await;
     start(&app, &sns[2], "SPRING").await;
 
+    // The LOT detail says where each serial is and whether it is open there.
+    let (s, b) = app.get(&format!("/api/v1/lots/{lot}"), &app.admin).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let at: Vec<(&str, &str, bool)> = b["data"]["serials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["status"].as_str().unwrap(),
+                s["current_process"].as_str().unwrap(),
+                s["open"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("COMPLETED", "PACK", false),
+            ("DEFECTIVE", "SPRING", false),
+            ("IN_PROGRESS", "SPRING", true)
+        ]
+    );
+
     let (s, b) = app.get("/api/v1/dashboard/summary", &app.admin).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let d = &b["data"];

@@ -148,6 +148,8 @@ export interface LotSerial {
   serial_number: string;
   status: SerialStatus;
   current_process: string | null;
+  /** An open (started, not completed) record at `current_process`. */
+  open: boolean;
 }
 
 export interface LotDetail extends Lot {

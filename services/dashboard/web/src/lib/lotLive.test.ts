@@ -50,8 +50,8 @@ describe("live LOT positions", () => {
     expect(applyEvent(started, rework, LOT).has(SN)).toBe(false);
   });
 
-  it("falls back to the fetched position with an unknown open state", () => {
-    const fetched = { serial_number: SN, status: "IN_PROGRESS" as const, current_process: "LMA" };
-    expect(positionOf(fetched, new Map())).toEqual({ status: "IN_PROGRESS", current_process: "LMA", open: null });
+  it("falls back to the fetched position, open state included", () => {
+    const fetched = { serial_number: SN, status: "IN_PROGRESS" as const, current_process: "LMA", open: false };
+    expect(positionOf(fetched, new Map())).toEqual({ status: "IN_PROGRESS", current_process: "LMA", open: false });
   });
 });

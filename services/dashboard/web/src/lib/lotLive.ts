@@ -1,6 +1,5 @@
-// Live positions of a LOT's serials from realtime events, laid over the last LOT detail fetched.
-// The LOT detail names each serial's current process but not whether it is open or has passed;
-// the events say exactly that.
+// Live positions of a LOT's serials from realtime events, laid over the last LOT detail fetched,
+// so the grid moves with every START and COMPLETE without refetching the LOT.
 import type { LotSerial, RealtimeEvent, SerialStatus } from "../api/types";
 import type { SerialPosition } from "./progress";
 
@@ -33,5 +32,5 @@ export function applyEvent(live: LiveSerials, event: RealtimeEvent, lotNumber: s
 
 /** Where each serial is: the event-derived position when there is one, else the fetched one. */
 export function positionOf(serial: LotSerial, live: LiveSerials): SerialPosition {
-  return live.get(serial.serial_number) ?? { status: serial.status, current_process: serial.current_process, open: null };
+  return live.get(serial.serial_number) ?? { status: serial.status, current_process: serial.current_process, open: serial.open };
 }

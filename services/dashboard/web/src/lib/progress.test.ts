@@ -42,10 +42,6 @@ describe("progressCells", () => {
     expect(progressCells(line, { status: "SCRAPPED", current_process: "EOL", open: false })[3]).toBe("scrapped");
   });
 
-  it("shows a serial whose open state is unknown as at its current process", () => {
-    expect(progressCells(line, { status: "IN_PROGRESS", current_process: "LMA", open: null })[1]).toBe("active");
-  });
-
   it("treats an unknown process as not started on this line", () => {
     expect(progressCells(line, { status: "IN_PROGRESS", current_process: "PACK", open: true })).toEqual([
       "pending",

@@ -8,11 +8,10 @@ export interface SerialPosition {
   status: SerialStatus;
   current_process: string | null;
   /**
-   * True when the serial has an open (IN_PROGRESS) record at `current_process`, false when that
-   * process has passed and the next one is not started yet, null when unknown (mes-api's LOT
-   * detail does not say; realtime events do) — shown as "at this process".
+   * True when the serial has an open (IN_PROGRESS) record at `current_process` ("at this
+   * process"), false when that process has passed and the next one is not started yet.
    */
-  open: boolean | null;
+  open: boolean;
 }
 
 export function progressCells(processCodes: readonly string[], serial: SerialPosition): Cell[] {
