@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use mes_core::{LotPrefix, PlantCode, ShiftSchedule};
 
+use crate::client_ip::TrustedProxies;
+
 /// Everything mes-api needs to run; built from env by [`Config::from_env`].
 #[derive(Clone)]
 pub struct Config {
@@ -22,6 +24,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Login attempts allowed per (username, address) per minute.
     pub login_attempts_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (`MES_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
     /// Who writes the audit rows of station events (`MES_EVENT_AUDIT`).
     pub event_audit: EventAudit,
 }
@@ -52,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("db_max_connections", &self.db_max_connections)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("event_audit", &self.event_audit)
             .finish_non_exhaustive()
     }
@@ -179,6 +184,10 @@ impl Config {
             max_body_bytes: parse_number(&var, "MES_MAX_BODY_BYTES", 1024 * 1024)?,
             db_max_connections: parse_number(&var, "MES_DB_MAX_CONNECTIONS", 16)?,
             login_attempts_per_minute: parse_number(&var, "MES_LOGIN_ATTEMPTS_PER_MINUTE", 10)?,
+            trusted_proxies: TrustedProxies::parse(
+                var("MES_TRUSTED_PROXIES").as_deref().unwrap_or(""),
+            )
+            .map_err(|reason| invalid("MES_TRUSTED_PROXIES", reason))?,
             event_audit: match var("MES_EVENT_AUDIT").as_deref() {
                 None | Some("inline") => EventAudit::Inline,
                 Some("triggers") => EventAudit::Triggers,

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use serde_json::json;
 
 use crate::auth::Principal;
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 
 /// JSON body; malformed JSON → 400 `MALFORMED_JSON`, wrong shape → 422 `VALIDATION_ERROR`,
@@ -106,10 +107,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
                 .map(Principal::actor)
                 .unwrap_or_else(|| "anonymous".into()),
             principal,
-            ip: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0.ip()),
+            ip: parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
+                parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ci| ci.0.ip())
+            }),
             user_agent: header("user-agent"),
             request_id: header("x-request-id"),
         })

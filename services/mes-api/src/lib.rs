@@ -7,6 +7,7 @@ macro_rules! sql {
 }
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod error;

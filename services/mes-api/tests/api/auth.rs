@@ -83,6 +83,86 @@ async fn login_attempts_are_rate_limited_per_user_and_address(db: PgPool) {
     );
 }
 
+/// Behind a trusted proxy (the dashboard) each browser is its own client: one user's wrong
+/// passwords do not lock out the others, and the audit trail names the browser's address.
+/// A client that is not a trusted proxy cannot pick its address by sending the header.
+#[sqlx::test(migrations = false)]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_rate_limited_and_audited(db: PgPool) {
+    let app = TestApp::start_with(
+        db.clone(),
+        &[
+            ("MES_LOGIN_ATTEMPTS_PER_MINUTE", "2"),
+            ("MES_TRUSTED_PROXIES", "127.0.0.0/8"),
+        ],
+    )
+    .await;
+    let login = |from: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Forwarded-For", from)
+            .json(&json!({ "username": "admin", "password": password }))
+            .send()
+    };
+    for _ in 0..2 {
+        let r = login("198.51.100.7", "wrong-password").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = login("198.51.100.7", ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = login("203.0.113.5", ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(other.status(), StatusCode::OK, "another browser logs in");
+
+    // Audited under the forwarded address (the login writes no row: a user change does).
+    let token: serde_json::Value = other.json().await.unwrap();
+    let token = token["data"]["access_token"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .header("X-Forwarded-For", "203.0.113.5")
+        .json(&json!({ "username": "audited", "password": "audited-pw-1", "role": "OPERATOR" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ip: Option<String> = sqlx::query_scalar(
+        "SELECT host(ip_address) FROM audit_log WHERE table_name = 'users' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(ip.as_deref(), Some("203.0.113.5"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_untrusted_client_cannot_choose_its_address(db: PgPool) {
+    let app = TestApp::start_with(db, &[("MES_LOGIN_ATTEMPTS_PER_MINUTE", "3")]).await; // start() used 1
+    for from in ["198.51.100.7", "198.51.100.8"] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Forwarded-For", from)
+            .json(&json!({ "username": "admin", "password": "wrong-password" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("X-Forwarded-For", "198.51.100.9")
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged header does not reset the limit"
+    );
+}
+
 #[sqlx::test(migrations = false)]
 async fn bootstrap_admin_is_created_once_and_never_reset(db: PgPool) {
     let app = TestApp::start(db.clone()).await;
