@@ -259,6 +259,11 @@ async fn insert(
             .await?;
     }
     tx.commit().await?;
+    state.realtime.publish(
+        json!({ "type": "lot", "event": "lot_created", "lot_number": lot.lot_number,
+                "line_code": lot.line_code, "at": Utc::now() })
+        .to_string(),
+    );
     Ok(lot)
 }
 

@@ -128,6 +128,11 @@ async fn insert(
             .await?;
     }
     tx.commit().await?;
+    state.realtime.publish(
+        json!({ "type": "lot", "event": "serials_created", "lot_number": created.lot_number,
+                "count": created.generated_count, "at": Utc::now() })
+        .to_string(),
+    );
     Ok(created)
 }
 

@@ -28,6 +28,16 @@ async fn next_json(ws: &mut Ws, within: Duration) -> Value {
     }
 }
 
+/// The next process event (the LOT and serials made just before may still be announced).
+async fn next_process_event(ws: &mut Ws, within: Duration) -> Value {
+    loop {
+        let e = next_json(ws, within).await;
+        if e["type"] == "process_event" {
+            return e;
+        }
+    }
+}
+
 #[sqlx::test(migrations = false)]
 async fn events_written_through_one_replica_reach_clients_of_another(db: PgPool) {
     let writer = TestApp::start(db.clone()).await;
@@ -74,7 +84,7 @@ async fn events_written_through_one_replica_reach_clients_of_another(db: PgPool)
         .await;
     assert_eq!(s, StatusCode::OK);
     for ws in [&mut ws, &mut ws2] {
-        let e = next_json(ws, Duration::from_secs(1)).await;
+        let e = next_process_event(ws, Duration::from_secs(1)).await;
         assert_eq!(
             (
                 e["type"].as_str(),
@@ -93,7 +103,7 @@ async fn events_written_through_one_replica_reach_clients_of_another(db: PgPool)
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let e = next_json(&mut ws, Duration::from_secs(1)).await;
+    let e = next_process_event(&mut ws, Duration::from_secs(1)).await;
     assert_eq!(
         (
             e["event"].as_str(),
@@ -118,4 +128,55 @@ async fn realtime_refuses_unauthenticated_clients(db: PgPool) {
     ws.send(Message::Text("not-a-token".into())).await.unwrap();
     let e = next_json(&mut ws, Duration::from_secs(5)).await;
     assert_eq!(e["code"], "INVALID_TOKEN");
+}
+
+#[sqlx::test(migrations = false)]
+async fn lot_and_serial_creation_are_announced(db: PgPool) {
+    let writer = TestApp::start(db.clone()).await;
+    let reader = TestApp::start(db).await;
+    writer.seed_line().await;
+    let url = format!(
+        "{}/ws/realtime?token={}",
+        reader.base.replace("http://", "ws://"),
+        reader.admin
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(5)).await["type"],
+        "hello"
+    );
+
+    let lot = writer.create_lot(5).await;
+    let e = next_json(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(
+        (
+            e["type"].as_str(),
+            e["event"].as_str(),
+            e["lot_number"].as_str(),
+            e["line_code"].as_str()
+        ),
+        (
+            Some("lot"),
+            Some("lot_created"),
+            Some(lot.as_str()),
+            Some("L1")
+        )
+    );
+    let (s, _) = writer
+        .post(
+            &format!("/api/v1/lots/{lot}/serials"),
+            &writer.admin,
+            json!({ "quantity": 2 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let e = next_json(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["lot_number"].as_str(),
+            e["count"].as_u64()
+        ),
+        (Some("serials_created"), Some(lot.as_str()), Some(2))
+    );
 }

@@ -86,7 +86,7 @@ export class RealtimeClient {
         this.stopped = true;
         this.handlers.onRejected(code);
       }
-    } else if (message.type === "process_event" || message.type === "rework") {
+    } else if (message.type === "process_event" || message.type === "rework" || message.type === "lot") {
       this.handlers.onEvent(message as RealtimeEvent);
     }
   }

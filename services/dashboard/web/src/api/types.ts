@@ -289,7 +289,21 @@ export interface CreatedApiToken extends ApiTokenView {
 }
 
 /** A message of `/ws/realtime`. */
+/** A LOT created, or serials generated for one (no process or serial of its own). */
+export interface LotEvent {
+  type: "lot";
+  event: "lot_created" | "serials_created";
+  lot_number: string;
+  line_code?: string;
+  count?: number;
+  at: string;
+}
+
+/** What the production feed shows: process events and reworks. */
+export type FeedEvent = Exclude<RealtimeEvent, LotEvent>;
+
 export type RealtimeEvent =
+  | LotEvent
   | {
       type: "process_event";
       event: "started" | "completed" | "failed";

@@ -1,7 +1,7 @@
 // The newest realtime events, newest first.
 import { Badge, Group, Paper, ScrollArea, Stack, Text, Title } from "@mantine/core";
 import { useState } from "react";
-import type { RealtimeEvent } from "../api/types";
+import type { FeedEvent } from "../api/types";
 import { useI18n } from "../i18n";
 import { formatTime } from "../lib/format";
 import { useRealtime } from "../session/RealtimeProvider";
@@ -9,16 +9,16 @@ import { Empty } from "./StateViews";
 
 const KEEP = 50;
 
-export function eventColor(event: RealtimeEvent): string {
+export function eventColor(event: FeedEvent): string {
   if (event.type === "rework") return "grape";
   return event.event === "started" ? "blue" : event.event === "completed" ? "green" : "red";
 }
 
 export function EventFeed() {
   const { t } = useI18n();
-  const [events, setEvents] = useState<RealtimeEvent[]>([]);
+  const [events, setEvents] = useState<FeedEvent[]>([]);
   useRealtime((event) => {
-    if (event.type === "resync") return;
+    if (event.type === "resync" || event.type === "lot") return;
     setEvents((current) => [event, ...current].slice(0, KEEP));
   });
   return (

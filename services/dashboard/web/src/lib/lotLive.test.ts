@@ -50,6 +50,12 @@ describe("live LOT positions", () => {
     expect(applyEvent(started, rework, LOT).has(SN)).toBe(false);
   });
 
+  it("leaves positions alone when serials are added to the LOT (the detail is refetched)", () => {
+    const started = applyEvent(new Map(), processEvent("started", "SPRING"), LOT);
+    const added: RealtimeEvent = { type: "lot", event: "serials_created", lot_number: LOT, count: 2, at: "2026-11-25T00:00:00Z" };
+    expect(applyEvent(started, added, LOT)).toBe(started);
+  });
+
   it("falls back to the fetched position, open state included", () => {
     const fetched = { serial_number: SN, status: "IN_PROGRESS" as const, current_process: "LMA", open: false };
     expect(positionOf(fetched, new Map())).toEqual({ status: "IN_PROGRESS", current_process: "LMA", open: false });

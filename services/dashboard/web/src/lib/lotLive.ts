@@ -8,7 +8,7 @@ export type LiveSerials = ReadonlyMap<string, SerialPosition>;
 const STATUSES: ReadonlySet<string> = new Set(["CREATED", "IN_PROGRESS", "COMPLETED", "DEFECTIVE", "SCRAPPED"]);
 
 export function applyEvent(live: LiveSerials, event: RealtimeEvent, lotNumber: string): LiveSerials {
-  if (event.lot_number !== lotNumber) return live;
+  if (event.lot_number !== lotNumber || event.type === "lot") return live;
   const next = new Map(live);
   if (event.type === "rework") {
     // The rework's outcome changes status and position: take them from the next fetch.

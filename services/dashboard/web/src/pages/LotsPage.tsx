@@ -35,7 +35,7 @@ export default function LotsPage() {
     date_to: dateTo || undefined,
   };
   const lots = useQuery({ queryKey: ["lots", filter], queryFn: () => mes.lots(filter), placeholderData: keepPreviousData });
-  useLiveRefresh([["lots"]], (event) => event.type === "process_event");
+  useLiveRefresh([["lots"]], (event) => event.type === "process_event" || event.type === "lot");
   const reset = <T,>(set: (value: T) => void) => (value: T) => {
     set(value);
     setPage(1);

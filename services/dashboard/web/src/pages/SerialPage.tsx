@@ -47,7 +47,7 @@ export default function SerialPage() {
 
 function SerialView({ serialNumber }: { serialNumber: string }) {
   const serial = useQuery({ queryKey: ["serial", serialNumber], queryFn: () => mes.serial(serialNumber) });
-  useLiveRefresh([["serial", serialNumber]], (event) => event.serial_number === serialNumber, 300);
+  useLiveRefresh([["serial", serialNumber]], (event) => event.type !== "lot" && event.serial_number === serialNumber, 300);
   return <QueryView query={serial}>{(data) => <Genealogy serial={data} />}</QueryView>;
 }
 
