@@ -468,14 +468,14 @@ async fn service_map_counts_flows_and_drops_per_edge() {
     assert_eq!(status, 422);
 }
 
-#[tokio::test]
-async fn tls_to_the_relay_verifies_its_certificate() {
-    let relay_cert = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
-    let (cert, key) = (
-        relay_cert.cert.pem(),
-        relay_cert.signing_key.serialize_pem(),
-    );
-    let relay = FakeRelay::start_tls(&cert, &key).await;
+/// A self-signed certificate for `name` and its key, as PEM.
+fn self_signed(name: &str) -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
+    (c.cert.pem(), c.signing_key.serialize_pem())
+}
+
+/// `relay` holding one flow.
+fn with_one_flow(relay: FakeRelay) -> FakeRelay {
     relay.store([tcp(
         ep("dashboard-1", "dashboard"),
         ep("mes-api-1", "api"),
@@ -483,43 +483,34 @@ async fn tls_to_the_relay_verifies_its_certificate() {
         Verdict::Forwarded,
         t0(),
     )]);
-    let tls = |ca: &str| infra_api::config::HubbleTls {
-        ca_pem: Some(ca.as_bytes().to_vec()),
-        server_name: Some("relay.test".into()),
-        ..Default::default()
-    };
+    relay
+}
 
-    // Trusting the relay's certificate: reachable, flows served over TLS.
+/// infra-api talking TLS (as `tls` says) to `relay`.
+async fn serve_over_tls(relay: &FakeRelay, tls: infra_api::config::HubbleTls) -> common::Server {
     let metrics = Arc::new(Metrics::new());
     let h = infra_api::hubble::Hubble::start(
         &relay.address(),
-        Some(&tls(&cert)),
+        Some(&tls),
         hubble_options(),
         metrics.hubble_up.clone(),
     )
     .unwrap();
     assert!(h.status().tls);
-    let server = server_without_cluster(h, metrics).await;
-    wait_for("TLS relay reachable", || async {
-        server.state.hubble.status().reachable
-    })
-    .await;
+    server_without_cluster(h, metrics).await
+}
+
+/// The relay becomes reachable and its one flow is served.
+async fn assert_flows_served(server: &common::Server, what: &str) {
+    wait_for(what, || async { server.state.hubble.status().reachable }).await;
     let (status, body) = server.get("/api/infra/network/flows", Some(&admin())).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["total"], 1);
+    assert_eq!(body["data"]["total"], 1, "{body}");
+}
 
-    // Trusting another CA: the handshake fails, never reachable, 503.
-    let other = rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let h = infra_api::hubble::Hubble::start(
-        &relay.address(),
-        Some(&tls(&other.cert.pem())),
-        hubble_options(),
-        metrics.hubble_up.clone(),
-    )
-    .unwrap();
-    let server = server_without_cluster(h, metrics).await;
-    wait_for("TLS probe failed", || async {
+/// The handshake fails: the relay never becomes reachable and flows answer 503.
+async fn assert_relay_refused(server: &common::Server, what: &str) {
+    wait_for(what, || async {
         let s = server.state.hubble.status();
         s.checked_at.is_some() && s.last_error.is_some()
     })
@@ -533,60 +524,42 @@ async fn tls_to_the_relay_verifies_its_certificate() {
 }
 
 #[tokio::test]
+async fn tls_to_the_relay_verifies_its_certificate() {
+    let (cert, key) = self_signed("relay.test");
+    let relay = with_one_flow(FakeRelay::start_tls(&cert, &key).await);
+    let trusting = |ca: &str| infra_api::config::HubbleTls {
+        ca_pem: Some(ca.as_bytes().to_vec()),
+        server_name: Some("relay.test".into()),
+        ..Default::default()
+    };
+
+    // Trusting the relay's certificate: reachable, flows served over TLS.
+    let server = serve_over_tls(&relay, trusting(&cert)).await;
+    assert_flows_served(&server, "TLS relay reachable").await;
+
+    // Trusting another CA: the handshake fails, never reachable, 503.
+    let (other, _) = self_signed("relay.test");
+    let server = serve_over_tls(&relay, trusting(&other)).await;
+    assert_relay_refused(&server, "TLS probe failed").await;
+}
+
+#[tokio::test]
 async fn mutual_tls_presents_the_client_certificate() {
-    let pem =
-        |c: rcgen::CertifiedKey<rcgen::KeyPair>| (c.cert.pem(), c.signing_key.serialize_pem());
-    let (relay_cert, relay_key) =
-        pem(rcgen::generate_simple_self_signed(vec!["relay.test".into()]).unwrap());
-    let (client_cert, client_key) =
-        pem(rcgen::generate_simple_self_signed(vec!["infra-api.test".into()]).unwrap());
-    let relay = FakeRelay::start_mtls(&relay_cert, &relay_key, &client_cert).await;
-    relay.store([tcp(
-        ep("dashboard-1", "dashboard"),
-        ep("mes-api-1", "api"),
-        8080,
-        Verdict::Forwarded,
-        t0(),
-    )]);
-    let start = |client: Option<(&str, &str)>| {
-        let tls = infra_api::config::HubbleTls {
-            ca_pem: Some(relay_cert.as_bytes().to_vec()),
-            client_cert_pem: client.map(|(c, _)| c.as_bytes().to_vec()),
-            client_key_pem: client.map(|(_, k)| k.as_bytes().to_vec()),
-            server_name: Some("relay.test".into()),
-        };
-        let metrics = Arc::new(Metrics::new());
-        let h = infra_api::hubble::Hubble::start(
-            &relay.address(),
-            Some(&tls),
-            hubble_options(),
-            metrics.hubble_up.clone(),
-        )
-        .unwrap();
-        server_without_cluster(h, metrics)
+    let (relay_cert, relay_key) = self_signed("relay.test");
+    let (client_cert, client_key) = self_signed("infra-api.test");
+    let relay = with_one_flow(FakeRelay::start_mtls(&relay_cert, &relay_key, &client_cert).await);
+    let tls = |client: Option<(&str, &str)>| infra_api::config::HubbleTls {
+        ca_pem: Some(relay_cert.as_bytes().to_vec()),
+        client_cert_pem: client.map(|(c, _)| c.as_bytes().to_vec()),
+        client_key_pem: client.map(|(_, k)| k.as_bytes().to_vec()),
+        server_name: Some("relay.test".into()),
     };
 
     // With the client certificate the relay accepts: flows served.
-    let server = start(Some((&client_cert, &client_key))).await;
-    wait_for("mTLS relay reachable", || async {
-        server.state.hubble.status().reachable
-    })
-    .await;
-    let (status, body) = server.get("/api/infra/network/flows", Some(&admin())).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["total"], 1);
+    let server = serve_over_tls(&relay, tls(Some((&client_cert, &client_key)))).await;
+    assert_flows_served(&server, "mTLS relay reachable").await;
 
     // Without one the relay refuses the handshake: never reachable, 503.
-    let server = start(None).await;
-    wait_for("mTLS probe without a certificate failed", || async {
-        let s = server.state.hubble.status();
-        s.checked_at.is_some() && s.last_error.is_some()
-    })
-    .await;
-    assert!(!server.state.hubble.status().reachable);
-    let (status, body) = server.get("/api/infra/network/flows", Some(&admin())).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (503, Some("HUBBLE_UNAVAILABLE"))
-    );
+    let server = serve_over_tls(&relay, tls(None)).await;
+    assert_relay_refused(&server, "mTLS probe without a certificate failed").await;
 }

@@ -39,8 +39,9 @@ struct Entry {
 pub enum Lookup {
     /// Send these (comma-joined items, as they were).
     Hit(Bytes),
-    /// Second identical list: build the items buffer and [`ListCache::store`] it.
-    Build,
+    /// Second identical list: build the items buffer and [`ListCache::store`] it with this
+    /// `changed_at`.
+    Build(u64),
     /// First list since the last change: stream from the objects.
     Stream,
 }
@@ -56,7 +57,7 @@ impl ListCache {
         match entries.get(key) {
             Some(e) if e.changed_at == changed_at => match &e.items {
                 Some(items) => Lookup::Hit(items.clone()),
-                None => Lookup::Build,
+                None => Lookup::Build(changed_at),
             },
             _ => {
                 if entries.len() >= MAX_ENTRIES {
@@ -115,7 +116,7 @@ mod tests {
     fn the_second_identical_list_builds_and_the_third_hits() {
         let cache = ListCache::default();
         assert_eq!(cache.lookup(&key("a=b"), 7), Lookup::Stream);
-        assert_eq!(cache.lookup(&key("a=b"), 7), Lookup::Build);
+        assert_eq!(cache.lookup(&key("a=b"), 7), Lookup::Build(7));
         cache.store(&key("a=b"), 7, Bytes::from_static(b"{},{}"));
         assert_eq!(
             cache.lookup(&key("a=b"), 7),
@@ -133,7 +134,7 @@ mod tests {
         assert_eq!(cache.lookup(&key(""), 8), Lookup::Stream);
         // A build that raced with the change is not kept.
         cache.store(&key(""), 7, Bytes::from_static(b"{}"));
-        assert_eq!(cache.lookup(&key(""), 8), Lookup::Build);
+        assert_eq!(cache.lookup(&key(""), 8), Lookup::Build(8));
     }
 
     #[test]

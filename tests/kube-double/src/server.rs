@@ -351,15 +351,6 @@ fn lone(joined: Bytes) -> Vec<Bytes> {
     }
 }
 
-/// Where a list's items come from (see `list_cache`).
-enum Cached {
-    /// The comma-joined items of an identical earlier list.
-    Hit(Bytes),
-    /// Join them and keep the result, made at this change of the resource.
-    Build(u64),
-    No,
-}
-
 fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> ApiResult<Response> {
     let filter = Filter::parse(t, params)?;
     let limit: Option<usize> = params
@@ -415,16 +406,11 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
             }
         };
         let changed_at = inner.changed_at.get(&gr).copied().unwrap_or(0);
-        let lookup = cache_key.as_ref().map_or(Lookup::Stream, |key| {
+        let cached = cache_key.as_ref().map_or(Lookup::Stream, |key| {
             shared.list_cache.lookup(key, changed_at)
         });
-        let cached = match lookup {
-            Lookup::Hit(items) => Cached::Hit(items),
-            Lookup::Build => Cached::Build(changed_at),
-            Lookup::Stream => Cached::No,
-        };
         // The namespace range already scopes the list; only selectors remain to check.
-        let items = if matches!(cached, Cached::Hit(_)) {
+        let items = if matches!(cached, Lookup::Hit(_)) {
             Vec::new()
         } else {
             inner.list_where(&gr, t.ns.as_deref(), |s| {
@@ -469,8 +455,8 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
         metadata
     );
     let items: Vec<Bytes> = match cached {
-        Cached::Hit(joined) => lone(joined),
-        Cached::Build(changed_at) => {
+        Lookup::Hit(joined) => lone(joined),
+        Lookup::Build(changed_at) => {
             let items: Vec<Bytes> = page.iter().map(|s| object_bytes(t, s)).collect();
             let joined = list_cache::join(&items);
             if let Some(key) = &cache_key {
@@ -478,7 +464,7 @@ fn list(shared: &Shared, t: &Target, headers: &HeaderMap, params: &Params) -> Ap
             }
             lone(joined)
         }
-        Cached::No => page.iter().map(|s| object_bytes(t, s)).collect(),
+        Lookup::Stream => page.iter().map(|s| object_bytes(t, s)).collect(),
     };
     let body = ListBody::new(Bytes::from(head), items, b"]}");
     Ok((
