@@ -1,10 +1,10 @@
 //! Request extractors whose rejections use the API's error envelope, and the request context
 //! (who, from where, which request) that write transactions hand to the audit triggers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::json;
@@ -107,12 +107,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
                 .map(Principal::actor)
                 .unwrap_or_else(|| "anonymous".into()),
             principal,
-            ip: parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
-                parts
-                    .extensions
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|ci| ci.0.ip())
-            }),
+            // Set by the router's `client_ip` layer from the connection and trusted proxies.
+            ip: parts.extensions.get::<ClientIp>().map(|c| c.0),
             user_agent: header("user-agent"),
             request_id: header("x-request-id"),
         })
