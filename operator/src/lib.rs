@@ -6,6 +6,7 @@ pub mod builders;
 pub mod controller;
 pub mod crd;
 pub mod crdgen;
+pub mod events;
 pub mod leader;
 pub mod line;
 pub mod mes_api;

@@ -1,12 +1,15 @@
 //! ProductionLine domain logic, free of IO: the rules checked before anything is synced (the
 //! processes form a valid `mes_core::Route` — unique codes, sequence contiguous from 1 — and every
 //! station names one of them; the CRD's CEL rules say the same for the API server, this is the
-//! operator's own check) and the body of mes-api's `PUT /api/v1/lines/{code}`.
+//! operator's own check), the body of mes-api's `PUT /api/v1/lines/{code}`, and which lines a
+//! plant lists as synced into it (`MesPlant.status.lines`).
+
+use std::collections::BTreeSet;
 
 use mes_core::{Route, RouteStep};
 use serde_json::{Value, json};
 
-use crate::crd::ProductionLineSpec;
+use crate::crd::{ProductionLine, ProductionLineSpec};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LineError {
@@ -71,6 +74,34 @@ pub fn definition(spec: &ProductionLineSpec) -> Value {
     })
 }
 
+/// Whether `line` counts as synced into its plant: its `Synced` condition is True (the line
+/// reconciler keeps it True while the plant is briefly not Ready, since the definition is still
+/// in mes-api) and it is not being deleted (its finalizer is deactivating it there).
+pub fn is_synced(line: &ProductionLine) -> bool {
+    line.metadata.deletion_timestamp.is_none()
+        && line.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Synced" && c.status == "True")
+        })
+}
+
+/// `status.lines` of the MesPlant `plant` in `namespace`: the codes of the synced lines that name
+/// it, sorted, each once.
+pub fn synced_codes<'a>(
+    lines: impl IntoIterator<Item = &'a ProductionLine>,
+    namespace: &str,
+    plant: &str,
+) -> Vec<String> {
+    let codes: BTreeSet<&str> = lines
+        .into_iter()
+        .filter(|l| l.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|l| l.spec.plant_ref == plant && is_synced(l))
+        .map(|l| l.spec.line_code.as_str())
+        .collect();
+    codes.into_iter().map(str::to_owned).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -118,6 +149,41 @@ mod tests {
                 "product_models": [],
             })
         );
+    }
+
+    fn line(ns: &str, plant: &str, code: &str, synced: &str) -> ProductionLine {
+        serde_json::from_value(json!({
+            "apiVersion": "mes.smartfactory.io/v1alpha1", "kind": "ProductionLine",
+            "metadata": {"name": format!("{plant}-{code}"), "namespace": ns},
+            "spec": {"plantRef": plant, "lineCode": code, "displayName": code, "processes": [p("A", 1)]},
+            "status": {"conditions": [
+                {"type": "Synced", "status": synced, "reason": "r", "lastTransitionTime": "t"},
+                {"type": "Ready", "status": "True", "reason": "r", "lastTransitionTime": "t"},
+            ]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_plant_lists_the_codes_of_its_synced_lines_sorted_and_once() {
+        let mut deleting = line("ns", "kr", "L4", "True");
+        deleting.metadata.deletion_timestamp =
+            serde_json::from_value(json!("2026-01-01T00:00:00Z")).unwrap();
+        let mut never_reconciled = line("ns", "kr", "L5", "True");
+        never_reconciled.status = None;
+        let lines = [
+            line("ns", "kr", "L2", "True"),
+            line("ns", "kr", "L1", "True"),
+            line("ns", "kr", "L1", "True"), // another object with the same code
+            line("ns", "kr", "L3", "False"),
+            line("ns", "us", "L6", "True"),
+            line("other", "kr", "L7", "True"),
+            deleting,
+            never_reconciled,
+        ];
+        assert_eq!(synced_codes(&lines, "ns", "kr"), ["L1", "L2"]);
+        assert_eq!(synced_codes(&lines, "ns", "us"), ["L6"]);
+        assert!(synced_codes(&lines, "ns", "none").is_empty());
     }
 
     #[test]

@@ -168,6 +168,21 @@ async fn wait_line(
     .await;
 }
 
+/// The plant's `status.lines` once it equals `expected`.
+async fn wait_plant_lines(client: &Client, expected: &[&str]) {
+    let plants = Api::<MesPlant>::namespaced(client.clone(), NS);
+    let plants = &plants;
+    eventually(&format!("plant kr lists {expected:?}"), || async move {
+        plants
+            .get_opt("kr")
+            .await
+            .unwrap()
+            .and_then(|p| p.status)
+            .is_some_and(|s| s.lines == expected)
+    })
+    .await;
+}
+
 /// Events the operator's recorder published (`events.k8s.io/v1`) with `reason`.
 fn events_with_reason(double: &kube_double::KubeDouble, reason: &str) -> usize {
     double
@@ -277,6 +292,8 @@ async fn lines_sync_into_mes_api_report_kpis_and_are_deactivated_on_delete() {
             && s.wip == Some(0)
     })
     .await;
+    // The plant lists the synced line (before the idle window: that write is still due).
+    wait_plant_lines(&client, &["L1"]).await;
 
     // Idle (no production, nothing changed): refreshes keep running and write nothing.
     let reconciles = || {
@@ -389,6 +406,7 @@ async fn lines_sync_into_mes_api_report_kpis_and_are_deactivated_on_delete() {
     .await;
     let (_, body) = api.get("/api/v1/lines/L1").await;
     assert_eq!(body["data"]["active"], false, "{body}");
+    wait_plant_lines(&client, &[]).await;
     assert!(events_with_reason(&op.double, "LineDeactivated") >= 1);
 
     // A line whose plant is gone is released without anyone to tell.
@@ -400,6 +418,7 @@ async fn lines_sync_into_mes_api_report_kpis_and_are_deactivated_on_delete() {
         condition(l, "Synced").is_some_and(|(s, _)| s == "True")
     })
     .await;
+    wait_plant_lines(&client, &["L2"]).await;
     Api::<MesPlant>::namespaced(client.clone(), NS)
         .delete("kr", &DeleteParams::default())
         .await

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use super::conditions::{Observed, merge, now_rfc3339};
-use super::{Context, Error};
+use super::{Context, Error, publish_event};
 use crate::crd::{MesPlant, ProductionLine, ProductionLineStatus};
+use crate::events::EventType;
 use crate::mes_api::{self, LineKpis};
 use crate::{builders, line};
 
@@ -97,7 +97,7 @@ pub async fn reconcile(line: Arc<ProductionLine>, ctx: Arc<Context>) -> Result<A
                 .with_label_values(&[KIND, e.class()])
                 .inc();
             warn!(error = %e, "reconcile failed");
-            publish_event(&line, &ctx, EventType::Warning, e.class(), e.to_string()).await;
+            publish_event(&*line, &ctx, EventType::Warning, e.class(), e.to_string()).await;
         }
     }
     result
@@ -218,6 +218,32 @@ async fn find_plant(
         )),
         Some(p) => Ok(p),
     })
+}
+
+/// What a line reads of its plant ([`find_plant`], [`target`]). A plant change that leaves it
+/// alone — the plant's own `status.lines`, a component's replica count — concerns none of the
+/// plant's lines, so the line controller's plant watch passes on only changes of this view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlantView {
+    deleting: bool,
+    ready: bool,
+    api: Option<String>,
+    jwt_secret: String,
+}
+
+impl PlantView {
+    pub fn of(plant: &MesPlant) -> Self {
+        Self {
+            deleting: plant.meta().deletion_timestamp.is_some(),
+            ready: plant_ready(plant),
+            api: plant
+                .status
+                .as_ref()
+                .and_then(|s| s.endpoints.as_ref())
+                .map(|e| e.api.clone()),
+            jwt_secret: builders::jwt_secret_name(plant),
+        }
+    }
 }
 
 fn plant_ready(plant: &MesPlant) -> bool {
@@ -469,25 +495,6 @@ fn transition_event(
             Some((EventType::Normal, "WaitingForPlant", message.clone()))
         }
         _ => None,
-    }
-}
-
-async fn publish_event(
-    line: &ProductionLine,
-    ctx: &Context,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &line.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
     }
 }
 

@@ -9,8 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::Resource;
+use kube::runtime::reflector::Store;
+use tracing::warn;
 
+use crate::crd::ProductionLine;
+use crate::events::{EventPublisher, EventType};
 use crate::mes_api::{MesApiClient, MesApiError};
 use crate::metrics::Metrics;
 
@@ -37,12 +41,15 @@ impl Default for LineSettings {
 #[derive(Clone)]
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub events: Arc<EventPublisher>,
     pub metrics: Arc<Metrics>,
     pub mes_api: MesApiClient,
     pub lines: LineSettings,
     /// Consecutive failures per object, for exponential back-off.
     failures: Arc<Mutex<HashMap<String, u32>>>,
+    /// The controllers' ProductionLine cache, read for `MesPlant.status.lines`; `None` for a
+    /// reconcile outside the controllers, which keeps the lines the status lists.
+    line_cache: Option<Store<ProductionLine>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -58,18 +65,30 @@ impl Context {
     }
 
     pub fn with_lines(client: Client, metrics: Arc<Metrics>, lines: LineSettings) -> Self {
-        let reporter = Reporter {
-            controller: crate::builders::FIELD_MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let events = EventPublisher::new(
+            client.clone(),
+            crate::builders::FIELD_MANAGER,
+            std::env::var("POD_NAME").ok(),
+        );
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Arc::new(events),
             client,
             metrics,
             mes_api: MesApiClient::new(),
             lines,
             failures: Arc::default(),
+            line_cache: None,
         }
+    }
+
+    /// This context with the ProductionLine cache of a controller run.
+    pub fn with_line_cache(mut self, cache: Store<ProductionLine>) -> Self {
+        self.line_cache = Some(cache);
+        self
+    }
+
+    pub fn line_cache(&self) -> Option<&Store<ProductionLine>> {
+        self.line_cache.as_ref()
     }
 
     /// Records one more failure of `key` and returns the delay before the next attempt:
@@ -89,6 +108,25 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+}
+
+/// Best effort: an Event about `object` from its reconcile. Failing to publish is logged and
+/// never fails the reconcile.
+pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
+    object: &K,
+    ctx: &Context,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let regarding = object.object_ref(&());
+    if let Err(e) = ctx
+        .events
+        .publish(&regarding, type_, reason, "Reconcile", &note)
+        .await
+    {
+        warn!(error = %e, "could not publish event");
     }
 }
 

@@ -4,19 +4,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::Request;
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use super::conditions::{Observed, merge, now_rfc3339};
-use super::{Context, Error};
+use super::{Context, Error, publish_event};
 use crate::builders::{self, Child, FIELD_MANAGER, GeneratedValues, Rendered};
 use crate::crd::{DatabaseMode, MesPlant, MesPlantStatus, PlantPhase};
+use crate::events::EventType;
+use crate::line;
 
 const KIND: &str = "MesPlant";
 /// Re-check a converged plant now and then (drift in objects we do not watch, e.g. CNPG).
@@ -148,16 +152,6 @@ async fn api_group_served(ctx: &Context, api_version: &str) -> Result<bool, Erro
     }
 }
 
-fn dynamic_api(ctx: &Context, namespace: &str, child: &Child) -> Api<DynamicObject> {
-    let (group, version) = child
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", child.api_version));
-    let gvk = GroupVersionKind::gvk(group, version, child.kind);
-    let resource = ApiResource::from_gvk_with_plural(&gvk, child.plural);
-    Api::namespaced_with(ctx.client.clone(), namespace, &resource)
-}
-
 /// Generated credentials are created once and never overwritten.
 async fn create_missing_secrets(
     plant: &MesPlant,
@@ -194,32 +188,110 @@ async fn create_missing_secrets(
     Ok(())
 }
 
-/// Server-side apply with the operator's single field manager; returns the stored object.
-async fn apply(ctx: &Context, plant: &MesPlant, child: &Child) -> Result<DynamicObject, Error> {
+/// Server-side apply with the operator's single field manager; returns what [`observe`] reads of
+/// the stored object. The answer is decoded into [`Applied`] rather than a `DynamicObject`: a
+/// reconcile applies a dozen objects, and their managed fields and pod templates as JSON trees
+/// were megabytes at sixteen reconciles in flight.
+async fn apply(ctx: &Context, plant: &MesPlant, child: &Child) -> Result<Applied, Error> {
     let ns = plant.namespace().unwrap_or_default();
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
-    Ok(dynamic_api(ctx, &ns, child)
-        .patch(&child.name, &pp, &Patch::Apply(&child.body))
-        .await?)
+    let (group, version) = child
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", child.api_version));
+    let gvk = GroupVersionKind::gvk(group, version, child.kind);
+    let resource = ApiResource::from_gvk_with_plural(&gvk, child.plural);
+    let mut request = Request::new(DynamicObject::url_path(&resource, Some(&ns)))
+        .patch(
+            &child.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&child.body),
+        )
+        .map_err(kube::Error::BuildRequest)?;
+    // As kube's `Api::patch` does: names the request's tracing span.
+    request.extensions_mut().insert("patch");
+    let applied: Applied = ctx.client.request(request).await?;
+    Ok(applied)
+}
+
+/// The parts of an applied object that tell whether it is ready.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Applied {
+    kind: String,
+    metadata: AppliedMeta,
+    spec: AppliedSpec,
+    status: AppliedStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AppliedMeta {
+    name: String,
+    generation: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AppliedSpec {
+    /// Deployments and StatefulSets (absent: 1).
+    replicas: Option<i64>,
+    /// CloudNativePG Clusters.
+    instances: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct AppliedStatus {
+    observed_generation: Option<i64>,
+    ready_replicas: Option<i64>,
+    updated_replicas: Option<i64>,
+    ready_instances: Option<i64>,
+}
+
+impl Applied {
+    fn desired_replicas(&self) -> i64 {
+        self.spec.replicas.unwrap_or(1)
+    }
+
+    /// A Deployment or StatefulSet whose controller saw the current generation and has every
+    /// desired replica ready.
+    fn workload_ready(&self) -> bool {
+        let desired = self.desired_replicas();
+        self.status.observed_generation.unwrap_or(0) >= self.metadata.generation.unwrap_or(0)
+            && self.status.ready_replicas.unwrap_or(0) >= desired
+            && self.status.updated_replicas.unwrap_or(desired) >= desired
+    }
+
+    fn replica_summary(&self) -> String {
+        format!(
+            "{}/{} replicas ready",
+            self.status.ready_replicas.unwrap_or(0),
+            self.desired_replicas()
+        )
+    }
+
+    fn cnpg_ready(&self) -> bool {
+        let desired = self.spec.instances.unwrap_or(1).max(1);
+        self.status.ready_instances.unwrap_or(0) >= desired
+    }
 }
 
 /// Readiness of each component from the objects the apply returned (status included).
-fn observe(plant: &MesPlant, applied: &[DynamicObject], cnpg_missing: bool) -> Vec<Observed> {
+fn observe(plant: &MesPlant, applied: &[Applied], cnpg_missing: bool) -> Vec<Observed> {
     let names = builders::Names::of(plant);
     let find = |kind: &str, name: &str| {
-        applied.iter().find(|o| {
-            o.types.as_ref().is_some_and(|t| t.kind == kind)
-                && o.metadata.name.as_deref() == Some(name)
-        })
+        applied
+            .iter()
+            .find(|o| o.kind == kind && o.metadata.name == name)
     };
     let workload = |type_: &'static str, kind: &str, name: &str| match find(kind, name) {
-        Some(o) if workload_ready(o) => {
+        Some(o) if o.workload_ready() => {
             Observed::ok(type_, "Available", format!("{kind} {name} is ready"))
         }
         Some(o) => Observed::not_ok(
             type_,
             "Progressing",
-            format!("{kind} {name}: {}", replica_summary(o)),
+            format!("{kind} {name}: {}", o.replica_summary()),
         ),
         None => Observed::not_ok(type_, "NotCreated", format!("{kind} {name} not created")),
     };
@@ -231,7 +303,7 @@ fn observe(plant: &MesPlant, applied: &[DynamicObject], cnpg_missing: bool) -> V
             "database.mode is CloudNativePG but the API server does not serve postgresql.cnpg.io/v1; install the CloudNativePG operator",
         ),
         DatabaseMode::CloudNativePG => match find("Cluster", &names.cnpg_cluster()) {
-            Some(o) if cnpg_ready(o) => Observed::ok(
+            Some(o) if o.cnpg_ready() => Observed::ok(
                 "DatabaseReady",
                 "ClusterHealthy",
                 "CloudNativePG cluster is healthy",
@@ -261,49 +333,6 @@ fn observe(plant: &MesPlant, applied: &[DynamicObject], cnpg_missing: bool) -> V
     ]
 }
 
-fn int_at(obj: &DynamicObject, pointer: &str) -> i64 {
-    obj.data
-        .pointer(pointer)
-        .and_then(Value::as_i64)
-        .unwrap_or(0)
-}
-
-/// A Deployment or StatefulSet whose controller saw the current generation and has every
-/// desired replica ready.
-fn workload_ready(obj: &DynamicObject) -> bool {
-    let desired = obj
-        .data
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let observed = int_at(obj, "/status/observedGeneration");
-    observed >= obj.metadata.generation.unwrap_or(0)
-        && int_at(obj, "/status/readyReplicas") >= desired
-        && obj
-            .data
-            .pointer("/status/updatedReplicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(desired)
-            >= desired
-}
-
-fn replica_summary(obj: &DynamicObject) -> String {
-    let desired = obj
-        .data
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    format!(
-        "{}/{desired} replicas ready",
-        int_at(obj, "/status/readyReplicas")
-    )
-}
-
-fn cnpg_ready(obj: &DynamicObject) -> bool {
-    let desired = int_at(obj, "/spec/instances").max(1);
-    int_at(obj, "/status/readyInstances") >= desired
-}
-
 /// Writes the status only when it differs from the stored one (an idle reconcile writes nothing).
 /// The controller's cache can lag behind our own last status write, so a difference is confirmed
 /// against the API server before writing.
@@ -313,6 +342,7 @@ async fn publish_status(
     phase: PlantPhase,
     observed: &[Observed],
 ) -> Result<(), Error> {
+    let lines = synced_lines(plant, ctx);
     let desired = |previous: &MesPlantStatus| MesPlantStatus {
         phase: Some(phase),
         observed_generation: plant.metadata.generation,
@@ -323,7 +353,7 @@ async fn publish_status(
             &now_rfc3339(),
         ),
         endpoints: Some(builders::endpoints(plant)),
-        lines: previous.lines.clone(),
+        lines: lines.clone().unwrap_or_else(|| previous.lines.clone()),
     };
     let cached = plant.status.clone().unwrap_or_default();
     if desired(&cached) == cached {
@@ -366,6 +396,20 @@ async fn publish_status(
     )
     .await?;
     Ok(())
+}
+
+/// `status.lines` from the controllers' ProductionLine cache. `None` — keep what the status lists —
+/// without a cache, and until its first full list: a restarted operator would otherwise write a
+/// shorter list and then the full one again.
+fn synced_lines(plant: &MesPlant, ctx: &Context) -> Option<Vec<String>> {
+    let cache = ctx.line_cache()?;
+    cache.wait_until_ready().now_or_never()?.ok()?;
+    let lines = cache.state();
+    Some(line::synced_codes(
+        lines.iter().map(AsRef::as_ref),
+        &plant.namespace().unwrap_or_default(),
+        &plant.name_any(),
+    ))
 }
 
 /// Best effort: the failure as a Warning event and in the `Ready` condition.
@@ -411,24 +455,5 @@ async fn report_failure(plant: &MesPlant, ctx: &Context, error: &Error) {
     ));
     if let Err(e) = publish_status(plant, ctx, PlantPhase::Degraded, &observed).await {
         warn!(error = %e, "could not record the failure in status");
-    }
-}
-
-async fn publish_event(
-    plant: &MesPlant,
-    ctx: &Context,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &plant.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
     }
 }
