@@ -96,6 +96,17 @@ async fn main() -> anyhow::Result<()> {
         double.seed(pod(i))?;
     }
     println!("seeded {n} pods in {:.2} s", t.elapsed().as_secs_f64());
+    let host_cc =
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "host TCP congestion control {} (the double's connections use reno); load average {}",
+        host_cc.trim(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let client = double.client()?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "bench");
 
