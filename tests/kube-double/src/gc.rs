@@ -1,7 +1,7 @@
 //! What kube-controller-manager's garbage collector and namespace controller (and the
 //! apiextensions finalizer) would do, done synchronously after each deletion so tests see a
 //! settled state: dependents whose owners are all gone are deleted (background propagation,
-//! recursively, honouring their own finalizers); `Orphan` strips the owner reference instead;
+//! recursively, honouring their own finalizers; also when written with owners already gone); `Orphan` strips the owner reference instead;
 //! `Foreground` keeps the owner (finalizer `foregroundDeletion`) until its dependents are gone;
 //! a terminating Namespace or CRD is removed once nothing is left inside it.
 
@@ -88,6 +88,12 @@ fn owner_uids(obj: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// Whether `obj` has owner references and none of its owners exists.
+pub fn owners_all_gone(inner: &Inner, obj: &Value) -> bool {
+    let owners = owner_uids(obj);
+    !owners.is_empty() && owners.iter().all(|u| !inner.uids.contains_key(*u))
+}
+
 fn dependents(inner: &Inner, owner_uid: &str) -> Vec<(GroupResource, ObjectKey)> {
     inner
         .objects
@@ -117,11 +123,7 @@ pub fn collect(inner: &mut Inner) {
         for (gr, map) in &inner.objects {
             for (key, stored) in map {
                 let terminating = stored.meta_str("deletionTimestamp").is_some();
-                let owners = owner_uids(&stored.value);
-                if !terminating
-                    && !owners.is_empty()
-                    && owners.iter().all(|u| !inner.uids.contains_key(*u))
-                {
+                if !terminating && owners_all_gone(inner, &stored.value) {
                     victims.push((gr.clone(), key.clone()));
                 }
                 if terminating

@@ -645,8 +645,19 @@ impl Inner {
         let stored = self.commit(info, key, EventType::Added, obj, None, ctx);
         if !ctx.dry_run {
             self.after_crd_change(info, &stored.value);
+            self.collect_if_ownerless(&stored);
         }
         stored
+    }
+
+    /// The garbage collector also deletes a dependent written with owner references whose
+    /// owners are all gone (or never existed), e.g. a child re-created by a controller that had
+    /// not yet seen its owner's deletion. The writer still gets its answer; watchers then see
+    /// the deletion.
+    fn collect_if_ownerless(&mut self, stored: &Stored) {
+        if gc::owners_all_gone(self, &stored.value) {
+            gc::collect(self);
+        }
     }
 
     /// Keeps discovery in step with CRD objects.
@@ -904,6 +915,7 @@ impl Inner {
         let stored = self.commit(info, key, EventType::Modified, new, Some(old), ctx);
         if !ctx.dry_run {
             self.after_crd_change(info, &stored.value);
+            self.collect_if_ownerless(&stored);
         }
         Ok(stored)
     }

@@ -952,6 +952,55 @@ async fn garbage_collection_deletes_dependents_recursively() {
 }
 
 #[tokio::test]
+async fn a_dependent_written_after_its_owner_is_gone_is_collected() {
+    let (_d, client) = setup().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client);
+    let owner = cms
+        .create(&PostParams::default(), &cm("owner", &[]))
+        .await
+        .unwrap();
+    let also = cms
+        .create(&PostParams::default(), &cm("other-owner", &[]))
+        .await
+        .unwrap();
+    cms.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    // A controller that has not seen the deletion yet re-creates its child.
+    let created = cms
+        .create(&PostParams::default(), &owned_by("late-child", &owner))
+        .await
+        .unwrap();
+    assert_eq!(
+        created.name_any(),
+        "late-child",
+        "the create itself succeeds"
+    );
+    assert!(cms.get_opt("late-child").await.unwrap().is_none());
+    // One owner still there is enough to stay.
+    let mut two_owners = owned_by("shared-child", &owner);
+    let mut refs = two_owners.metadata.owner_references.take().unwrap();
+    refs.extend(owned_by("x", &also).metadata.owner_references.unwrap());
+    two_owners.metadata.owner_references = Some(refs);
+    cms.create(&PostParams::default(), &two_owners)
+        .await
+        .unwrap();
+    assert!(cms.get_opt("shared-child").await.unwrap().is_some());
+    // An existing object given an owner that is gone goes the same way.
+    cms.create(&PostParams::default(), &cm("adopted", &[]))
+        .await
+        .unwrap();
+    cms.replace("adopted", &PostParams::default(), &{
+        let mut c = owned_by("adopted", &owner);
+        c.metadata.resource_version = cms.get("adopted").await.unwrap().resource_version();
+        c
+    })
+    .await
+    .unwrap();
+    assert!(cms.get_opt("adopted").await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn orphan_propagation_keeps_dependents() {
     let (_d, client) = setup().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
