@@ -44,6 +44,18 @@ impl EventType {
     }
 }
 
+/// What happened to an object, as its Event tells it.
+#[derive(Debug, Clone, Copy)]
+pub struct Occurrence<'a> {
+    pub type_: EventType,
+    /// Why, in one CamelCase word (e.g. `PlantReady`).
+    pub reason: &'a str,
+    /// What the operator was doing (e.g. `Reconcile`).
+    pub action: &'a str,
+    /// For people; cut at 1,000 characters.
+    pub note: &'a str,
+}
+
 /// Publishes Events as `controller` (reportingController), from `instance` (reportingInstance).
 pub struct EventPublisher {
     client: Client,
@@ -72,16 +84,13 @@ impl EventPublisher {
     }
 
     /// Publishes one Event about `regarding`, or counts it on the same Event published within
-    /// the last six minutes. `action` says what the operator was doing (e.g. `Reconcile`).
+    /// the last six minutes.
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: &str,
+        what: Occurrence<'_>,
     ) -> Result<(), kube::Error> {
-        let key = event_key(regarding, type_, reason, action);
+        let key = event_key(regarding, &what);
         let now = Timestamp::now();
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
@@ -101,7 +110,7 @@ impl EventPublisher {
                     .await?;
             }
             None => {
-                let event = self.event(regarding, type_, reason, action, note, now);
+                let event = self.event(regarding, &what, now);
                 let created = events.create(&PostParams::default(), &event).await?;
                 let name = created.metadata.name.unwrap_or_default();
                 self.lock().record(key, name, Instant::now());
@@ -114,15 +123,7 @@ impl EventPublisher {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn event(
-        &self,
-        regarding: &ObjectReference,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: &str,
-        now: Timestamp,
-    ) -> Event {
+    fn event(&self, regarding: &ObjectReference, what: &Occurrence<'_>, now: Timestamp) -> Event {
         let object = regarding.name.as_deref().unwrap_or(&self.controller);
         Event {
             metadata: ObjectMeta {
@@ -131,20 +132,20 @@ impl EventPublisher {
                 ..ObjectMeta::default()
             },
             event_time: Some(MicroTime(now)),
-            action: Some(action.to_owned()),
-            reason: Some(reason.to_owned()),
-            note: Some(note.chars().take(MAX_NOTE_CHARS).collect()),
+            action: Some(what.action.to_owned()),
+            reason: Some(what.reason.to_owned()),
+            note: Some(what.note.chars().take(MAX_NOTE_CHARS).collect()),
             regarding: Some(regarding.clone()),
             reporting_controller: Some(self.controller.clone()),
             reporting_instance: Some(self.instance.clone()),
-            type_: Some(type_.as_str().to_owned()),
+            type_: Some(what.type_.as_str().to_owned()),
             ..Event::default()
         }
     }
 }
 
 /// What makes two Events the same event (kube's `Recorder` keys on these too, minus the note).
-fn event_key(regarding: &ObjectReference, type_: EventType, reason: &str, action: &str) -> u64 {
+fn event_key(regarding: &ObjectReference, what: &Occurrence<'_>) -> u64 {
     let mut h = DefaultHasher::new();
     (
         &regarding.api_version,
@@ -154,7 +155,7 @@ fn event_key(regarding: &ObjectReference, type_: EventType, reason: &str, action
         &regarding.uid,
     )
         .hash(&mut h);
-    (type_, reason, action).hash(&mut h);
+    (what.type_, what.reason, what.action).hash(&mut h);
     h.finish()
 }
 
@@ -217,52 +218,56 @@ mod tests {
         }
     }
 
+    fn key(name: &str, type_: EventType, reason: &str, action: &str) -> u64 {
+        let what = Occurrence {
+            type_,
+            reason,
+            action,
+            note: "not part of the key",
+        };
+        event_key(&reference(name), &what)
+    }
+
     #[test]
     fn a_repeat_within_the_window_is_counted_on_the_first_event() {
         let mut recent = RecentEvents::default();
         let t0 = Instant::now();
-        let key = event_key(
-            &reference("kr"),
-            EventType::Warning,
-            "Conflict",
-            "Reconcile",
-        );
-        assert_eq!(recent.repeat(key, t0), None);
-        recent.record(key, "kr.1".into(), t0);
+        let conflict = key("kr", EventType::Warning, "Conflict", "Reconcile");
+        assert_eq!(recent.repeat(conflict, t0), None);
+        recent.record(conflict, "kr.1".into(), t0);
         let minute = Duration::from_secs(60);
-        assert_eq!(recent.repeat(key, t0 + minute), Some(("kr.1".into(), 2)));
         assert_eq!(
-            recent.repeat(key, t0 + 2 * minute),
+            recent.repeat(conflict, t0 + minute),
+            Some(("kr.1".into(), 2))
+        );
+        assert_eq!(
+            recent.repeat(conflict, t0 + 2 * minute),
             Some(("kr.1".into(), 3))
         );
         // The window runs from the last occurrence.
         assert_eq!(
-            recent.repeat(key, t0 + 7 * minute),
+            recent.repeat(conflict, t0 + 7 * minute),
             Some(("kr.1".into(), 4))
         );
-        assert_eq!(recent.repeat(key, t0 + 14 * minute), None, "window passed");
+        assert_eq!(
+            recent.repeat(conflict, t0 + 14 * minute),
+            None,
+            "window passed"
+        );
         assert!(recent.by_key.is_empty());
     }
 
     #[test]
     fn events_differ_by_object_type_reason_and_action() {
-        let base = event_key(&reference("kr"), EventType::Normal, "Synced", "Reconcile");
+        let base = key("kr", EventType::Normal, "Synced", "Reconcile");
         for other in [
-            event_key(&reference("us"), EventType::Normal, "Synced", "Reconcile"),
-            event_key(&reference("kr"), EventType::Warning, "Synced", "Reconcile"),
-            event_key(
-                &reference("kr"),
-                EventType::Normal,
-                "PlantReady",
-                "Reconcile",
-            ),
-            event_key(&reference("kr"), EventType::Normal, "Synced", "Delete"),
+            key("us", EventType::Normal, "Synced", "Reconcile"),
+            key("kr", EventType::Warning, "Synced", "Reconcile"),
+            key("kr", EventType::Normal, "PlantReady", "Reconcile"),
+            key("kr", EventType::Normal, "Synced", "Delete"),
         ] {
             assert_ne!(base, other);
         }
-        assert_eq!(
-            base,
-            event_key(&reference("kr"), EventType::Normal, "Synced", "Reconcile")
-        );
+        assert_eq!(base, key("kr", EventType::Normal, "Synced", "Reconcile"));
     }
 }

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use mes_operator::events::{EventPublisher, EventType};
+use mes_operator::events::{EventPublisher, EventType, Occurrence};
 use serde_json::Value;
 
 fn plant(name: &str) -> ObjectReference {
@@ -14,6 +14,15 @@ fn plant(name: &str) -> ObjectReference {
         name: Some(name.into()),
         uid: Some(format!("uid-{name}")),
         ..ObjectReference::default()
+    }
+}
+
+fn occurrence<'a>(type_: EventType, reason: &'a str, note: &'a str) -> Occurrence<'a> {
+    Occurrence {
+        type_,
+        reason,
+        action: "Reconcile",
+        note,
     }
 }
 
@@ -39,10 +48,7 @@ async fn repeats_become_a_series_on_the_first_event() {
     events
         .publish(
             &plant("kr"),
-            EventType::Warning,
-            "ApiServerError",
-            "Reconcile",
-            &long_note,
+            occurrence(EventType::Warning, "ApiServerError", &long_note),
         )
         .await
         .unwrap();
@@ -67,10 +73,7 @@ async fn repeats_become_a_series_on_the_first_event() {
         events
             .publish(
                 &plant("kr"),
-                EventType::Warning,
-                "ApiServerError",
-                "Reconcile",
-                "again",
+                occurrence(EventType::Warning, "ApiServerError", "again"),
             )
             .await
             .unwrap();
@@ -88,20 +91,14 @@ async fn repeats_become_a_series_on_the_first_event() {
     events
         .publish(
             &plant("kr"),
-            EventType::Normal,
-            "PlantReady",
-            "Reconcile",
-            "ready",
+            occurrence(EventType::Normal, "PlantReady", "ready"),
         )
         .await
         .unwrap();
     events
         .publish(
             &plant("us"),
-            EventType::Warning,
-            "ApiServerError",
-            "Reconcile",
-            "boom",
+            occurrence(EventType::Warning, "ApiServerError", "boom"),
         )
         .await
         .unwrap();

@@ -14,7 +14,7 @@ use kube::runtime::reflector::Store;
 use tracing::warn;
 
 use crate::crd::ProductionLine;
-use crate::events::{EventPublisher, EventType};
+use crate::events::{EventPublisher, EventType, Occurrence};
 use crate::mes_api::{MesApiClient, MesApiError};
 use crate::metrics::Metrics;
 
@@ -120,12 +120,13 @@ pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
     reason: &str,
     note: String,
 ) {
-    let regarding = object.object_ref(&());
-    if let Err(e) = ctx
-        .events
-        .publish(&regarding, type_, reason, "Reconcile", &note)
-        .await
-    {
+    let what = Occurrence {
+        type_,
+        reason,
+        action: "Reconcile",
+        note: &note,
+    };
+    if let Err(e) = ctx.events.publish(&object.object_ref(&()), what).await {
         warn!(error = %e, "could not publish event");
     }
 }
