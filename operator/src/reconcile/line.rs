@@ -4,7 +4,7 @@
 //! A finalizer deactivates the line in mes-api on delete, and lets go when the plant is gone.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -15,7 +15,7 @@ use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use super::conditions::{Observed, merge, now_rfc3339};
-use super::{Context, Error, publish_event};
+use super::{Context, Error, measured, publish_event, requeue_after_failure};
 use crate::crd::{MesPlant, ProductionLine, ProductionLineStatus};
 use crate::events::EventType;
 use crate::mes_api::{self, LineKpis};
@@ -65,56 +65,36 @@ impl Progress {
 }
 
 /// Entry point for the controller: the finalizer wrapper around [`sync`] and [`deactivate`],
-/// metrics, and on failure a Warning event, the `Ready` condition and per-class back-off.
+/// measured (see [`measured`]), and on failure a Warning event before per-class back-off (the
+/// `Ready` condition is written by the step that failed).
 #[instrument(skip_all, fields(kind = KIND, namespace = line.namespace().unwrap_or_default(), name = line.name_any()))]
 pub async fn reconcile(line: Arc<ProductionLine>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    ctx.metrics.reconciles.with_label_values(&[KIND]).inc();
     let api: Api<ProductionLine> =
         Api::namespaced(ctx.client.clone(), &line.namespace().unwrap_or_default());
-    let result = finalizer::finalizer(&api, FINALIZER, line.clone(), |event| async {
-        match event {
-            Finalizer::Apply(line) => sync(&line, &ctx).await,
-            Finalizer::Cleanup(line) => deactivate(&line, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => e.into(),
-        other => Error::Finalizer(other.to_string()),
-    });
-    ctx.metrics
-        .duration
-        .with_label_values(&[KIND])
-        .observe(started.elapsed().as_secs_f64());
-    let key = object_key(&line);
-    match &result {
-        Ok(_) => ctx.reset_backoff(&key),
-        Err(e) => {
-            ctx.metrics
-                .errors
-                .with_label_values(&[KIND, e.class()])
-                .inc();
-            warn!(error = %e, "reconcile failed");
-            publish_event(&*line, &ctx, EventType::Warning, e.class(), e.to_string()).await;
-        }
+    let run = async {
+        finalizer::finalizer(&api, FINALIZER, line.clone(), |event| async {
+            match event {
+                Finalizer::Apply(line) => sync(&line, &ctx).await,
+                Finalizer::Cleanup(line) => deactivate(&line, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+            finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => e.into(),
+            other => Error::Finalizer(other.to_string()),
+        })
+    };
+    let result = measured(KIND, &*line, &ctx, run).await;
+    if let Err(e) = &result {
+        publish_event(&*line, &ctx, EventType::Warning, e.class(), e.to_string()).await;
     }
     result
 }
 
 /// Back-off per object and error class (see [`Context::backoff`]).
 pub fn error_policy(line: Arc<ProductionLine>, error: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.backoff(&object_key(&line), error))
-}
-
-fn object_key(line: &ProductionLine) -> String {
-    format!(
-        "{}/{}/{}",
-        KIND,
-        line.namespace().unwrap_or_default(),
-        line.name_any()
-    )
+    requeue_after_failure(KIND, &*line, error, &ctx)
 }
 
 async fn sync(line: &ProductionLine, ctx: &Context) -> Result<Action, Error> {

@@ -5,11 +5,13 @@ pub mod line;
 pub mod plant;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::Resource;
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use tracing::warn;
 
@@ -109,6 +111,54 @@ impl Context {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
     }
+}
+
+/// One reconcile of `object` with what every kind shares: it is counted and timed per kind, a
+/// failure is counted per kind and class and logged, and a success resets the object's back-off.
+/// Reporting a failure on the object itself is the caller's.
+pub(crate) async fn measured<K: Resource<DynamicType = ()>>(
+    kind: &'static str,
+    object: &K,
+    ctx: &Context,
+    reconcile: impl Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    ctx.metrics.reconciles.with_label_values(&[kind]).inc();
+    let result = reconcile.await;
+    ctx.metrics
+        .duration
+        .with_label_values(&[kind])
+        .observe(started.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => ctx.reset_backoff(&backoff_key(kind, object)),
+        Err(e) => {
+            ctx.metrics
+                .errors
+                .with_label_values(&[kind, e.class()])
+                .inc();
+            warn!(error = %e, "reconcile failed");
+        }
+    }
+    result
+}
+
+/// The controllers' error policy: retry after the object's back-off for this error.
+pub(crate) fn requeue_after_failure<K: Resource<DynamicType = ()>>(
+    kind: &'static str,
+    object: &K,
+    error: &Error,
+    ctx: &Context,
+) -> Action {
+    Action::requeue(ctx.backoff(&backoff_key(kind, object), error))
+}
+
+fn backoff_key<K: Resource<DynamicType = ()>>(kind: &str, object: &K) -> String {
+    let meta = object.meta();
+    format!(
+        "{kind}/{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Best effort: an Event about `object` from its reconcile. Failing to publish is logged and

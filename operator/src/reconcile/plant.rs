@@ -2,7 +2,7 @@
 //! validate → build the desired objects → server-side apply them → observe readiness → status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -16,7 +16,7 @@ use serde_json::json;
 use tracing::{info, instrument, warn};
 
 use super::conditions::{Observed, merge, now_rfc3339};
-use super::{Context, Error, publish_event};
+use super::{Context, Error, measured, publish_event, requeue_after_failure};
 use crate::builders::{self, Child, FIELD_MANAGER, GeneratedValues, Rendered};
 use crate::crd::{DatabaseMode, MesPlant, MesPlantStatus, PlantPhase};
 use crate::events::EventType;
@@ -30,44 +30,20 @@ const PROVISIONING_RECHECK: Duration = Duration::from_secs(15);
 /// A missing prerequisite (CloudNativePG not installed) is looked at again this often.
 const PREREQUISITE_RECHECK: Duration = Duration::from_secs(60);
 
-/// Entry point for the controller: runs the pipeline, records metrics, and on failure reports
-/// the error in the plant's conditions and as a Warning event before backing off.
+/// Entry point for the controller: runs the pipeline, measured (see [`measured`]), and on failure
+/// reports the error in the plant's conditions and as a Warning event before backing off.
 #[instrument(skip_all, fields(kind = KIND, namespace = plant.namespace().unwrap_or_default(), name = plant.name_any()))]
 pub async fn reconcile(plant: Arc<MesPlant>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    ctx.metrics.reconciles.with_label_values(&[KIND]).inc();
-    let result = reconcile_plant(&plant, &ctx).await;
-    ctx.metrics
-        .duration
-        .with_label_values(&[KIND])
-        .observe(started.elapsed().as_secs_f64());
-    let key = object_key(&plant);
-    match &result {
-        Ok(_) => ctx.reset_backoff(&key),
-        Err(e) => {
-            ctx.metrics
-                .errors
-                .with_label_values(&[KIND, e.class()])
-                .inc();
-            warn!(error = %e, "reconcile failed");
-            report_failure(&plant, &ctx, e).await;
-        }
+    let result = measured(KIND, &*plant, &ctx, reconcile_plant(&plant, &ctx)).await;
+    if let Err(e) = &result {
+        report_failure(&plant, &ctx, e).await;
     }
     result
 }
 
 /// Back-off per object and error class (see [`Context::backoff`]).
 pub fn error_policy(plant: Arc<MesPlant>, error: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.backoff(&object_key(&plant), error))
-}
-
-fn object_key(plant: &MesPlant) -> String {
-    format!(
-        "{}/{}/{}",
-        KIND,
-        plant.namespace().unwrap_or_default(),
-        plant.name_any()
-    )
+    requeue_after_failure(KIND, &*plant, error, &ctx)
 }
 
 async fn reconcile_plant(plant: &MesPlant, ctx: &Context) -> Result<Action, Error> {
