@@ -7,9 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::eventually;
+use common::{eventually, http_get};
 use kube_double::KubeDouble;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NS: &str = "plant-kr";
 
@@ -28,20 +27,6 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     text
-}
-
-/// `GET path` over plain HTTP/1.0; the response (status line, headers, body) or empty on error.
-async fn http_get(port: u16, path: &str) -> String {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return String::new();
-    };
-    let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out
 }
 
 fn is_ok(response: &str) -> bool {

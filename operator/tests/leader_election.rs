@@ -21,7 +21,6 @@ use mes_operator::leader::{self, LeaderElection};
 use mes_operator::metrics::Metrics;
 use mes_operator::reconcile::Context;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NS: &str = "plant-kr";
 const LEASE: &str = "mes-operator";
@@ -161,20 +160,6 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     assert!(!both.load(Ordering::SeqCst), "both instances led at once");
     b.stop.send(true).unwrap();
     b.task.await.unwrap().unwrap();
-}
-
-/// `GET path` over HTTP/1.0; the body, or empty when the server does not answer.
-async fn http_get(port: u16, path: &str) -> String {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return String::new();
-    };
-    let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out
 }
 
 /// The value of an unlabelled or labelled sample in a Prometheus text page (0 when absent).

@@ -97,3 +97,20 @@ pub async fn start_operator_with(lines: LineSettings) -> Running {
         task,
     }
 }
+
+/// `GET path` over plain HTTP/1.0 from a server on 127.0.0.1 (an operator binary's health and
+/// metrics port): the whole response, status line and headers included, or empty when nothing
+/// answers.
+pub async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
+}
