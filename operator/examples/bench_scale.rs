@@ -125,10 +125,11 @@ async fn main() -> Result<()> {
         applied.as_secs_f64()
     );
     println!(
-        "reconciles until Ready: MesPlant {}, ProductionLine {}; errors {}; writes {}",
+        "reconciles until Ready: MesPlant {}, ProductionLine {}; errors {} {:?}; writes {}",
         metrics.reconciles("MesPlant"),
         metrics.reconciles("ProductionLine"),
         metrics.errors(),
+        metrics.error_classes(),
         double.write_count()
     );
 
@@ -459,6 +460,23 @@ impl Metrics {
             .filter(|l| l.starts_with("mes_operator_reconcile_errors_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+    /// `kind/error count` for each error series, e.g. `ProductionLine/Conflict 3`.
+    fn error_classes(&self) -> Vec<String> {
+        self.0
+            .lines()
+            .filter_map(|l| l.strip_prefix("mes_operator_reconcile_errors_total{"))
+            .filter_map(|l| {
+                let (labels, count) = l.rsplit_once("} ")?;
+                let label = |name: &str| {
+                    labels
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                        .map(|v| v.trim_end_matches('"').to_string())
+                };
+                Some(format!("{}/{} {count}", label("kind")?, label("error")?))
+            })
+            .collect()
     }
     fn leader(&self) -> bool {
         self.sample("mes_operator_leader") == 1.0

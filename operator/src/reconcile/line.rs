@@ -81,12 +81,19 @@ pub async fn reconcile(line: Arc<ProductionLine>, ctx: Arc<Context>) -> Result<A
         .await
         .map_err(|e| match e {
             finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-            finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => e.into(),
+            // The helper's JSON patch tests the finalizers it read from the cache: 422 when
+            // they changed since, 409 when the object did.
+            finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => match e {
+                kube::Error::Api(ref s) if s.code == 409 || s.code == 422 => Error::StaleCache(e),
+                e => e.into(),
+            },
             other => Error::Finalizer(other.to_string()),
         })
     };
     let result = measured(KIND, &*line, &ctx, run).await;
-    if let Err(e) = &result {
+    if let Err(e) = &result
+        && e.is_reported()
+    {
         publish_event(&*line, &ctx, EventType::Warning, e.class(), e.to_string()).await;
     }
     result

@@ -195,6 +195,12 @@ pub enum Error {
     Token(#[from] jsonwebtoken::errors::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// A write tested against our cached copy of the object failed because the object had
+    /// changed (e.g. kube's finalizer helper adding a finalizer that an earlier reconcile had
+    /// already added, its watch event not cached yet). Routine: retried after a second,
+    /// counted, and not reported on the object.
+    #[error("the object changed since it was cached, retrying: {0}")]
+    StaleCache(kube::Error),
 }
 
 impl Error {
@@ -211,7 +217,14 @@ impl Error {
             Error::JwtSecret(_) => "JwtSecretMissing",
             Error::Token(_) => "TokenError",
             Error::Finalizer(_) => "Finalizer",
+            Error::StaleCache(_) => "Conflict",
         }
+    }
+
+    /// Whether to tell people about it (a Warning Event, the `Ready` condition): not for a
+    /// routine retry after a stale cache.
+    pub fn is_reported(&self) -> bool {
+        !matches!(self, Error::StaleCache(_))
     }
 
     fn is_conflict(&self) -> bool {

@@ -35,7 +35,9 @@ const PREREQUISITE_RECHECK: Duration = Duration::from_secs(60);
 #[instrument(skip_all, fields(kind = KIND, namespace = plant.namespace().unwrap_or_default(), name = plant.name_any()))]
 pub async fn reconcile(plant: Arc<MesPlant>, ctx: Arc<Context>) -> Result<Action, Error> {
     let result = measured(KIND, &*plant, &ctx, reconcile_plant(&plant, &ctx)).await;
-    if let Err(e) = &result {
+    if let Err(e) = &result
+        && e.is_reported()
+    {
         report_failure(&plant, &ctx, e).await;
     }
     result
