@@ -291,12 +291,21 @@ pub struct BackendSpec {
     pub replicas: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourcesSpec>,
+    /// Addresses or CIDR networks of the proxies in front of mes-api — the dashboard's pods and
+    /// the ingress controller, i.e. usually the cluster's pod network (e.g. `10.244.0.0/16`).
+    /// Their `X-Forwarded-For` names the client for login rate limits and the audit trail;
+    /// when empty, every browser behind the dashboard counts as the dashboard's address. Never
+    /// list the networks the browsers and stations themselves are on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub trusted_proxies: Vec<String>,
 }
 impl Default for BackendSpec {
     fn default() -> Self {
         Self {
             replicas: default_backend_replicas(),
             resources: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

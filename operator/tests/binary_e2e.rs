@@ -115,6 +115,14 @@ async fn binary_reconciles_the_examples_applied_with_kubectl() {
     let api = double.get("apps/v1", "Deployment", NS, "kr-api").unwrap();
     assert_eq!(api["metadata"]["ownerReferences"][0]["kind"], "MesPlant");
     assert_eq!(api["metadata"]["ownerReferences"][0]["name"], "kr");
+    let env = api["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "MES_TRUSTED_PROXIES" && e["value"] == "10.244.0.0/16"),
+        "the example's trustedProxies reach mes-api: {env:?}"
+    );
     for n in ["kr-api", "kr-dashboard", "kr-infra"] {
         double.mark_deployment_ready(NS, n).unwrap();
     }

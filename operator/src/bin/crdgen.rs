@@ -3,10 +3,14 @@
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
-    let dir = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds"));
+    let dir = match std::env::args_os().nth(1) {
+        Some(arg) if arg.to_string_lossy().starts_with('-') => {
+            println!("usage: crdgen [DIRECTORY]   (default: the repository's crds/)");
+            return Ok(());
+        }
+        Some(arg) => PathBuf::from(arg),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crds"),
+    };
     std::fs::create_dir_all(&dir)?;
     for (name, yaml) in mes_operator::crdgen::crd_files()? {
         let path = dir.join(name);

@@ -1,21 +1,24 @@
 //! mes-api: Deployment + Service with the SPEC §4 environment contract.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use serde_json::json;
 
 use super::database::database_url_source;
 use super::pod::{container_security, deployment, http_probe, pod_security, resources, tmp_volume};
 use super::secrets::{admin_secret_name, jwt_secret_name};
-use super::{Child, Ctx, service};
+use super::{BuildError, Child, Ctx, service};
 
 pub(crate) const PORT: i32 = 8080;
 const JWT_DIR: &str = "/var/run/secrets/mes/jwt";
 const ADMIN_DIR: &str = "/var/run/secrets/mes/admin";
 
-pub(crate) fn objects(ctx: &Ctx) -> Vec<Child> {
+pub(crate) fn objects(ctx: &Ctx) -> Result<Vec<Child>, BuildError> {
     let spec = &ctx.plant.spec;
     let name = ctx.names.api();
     let admin = admin_secret_name(ctx);
-    let env = json!([
+    let mut env = json!([
         {"name": "DATABASE_URL", "valueFrom": database_url_source(ctx.plant)},
         {"name": "MES_LISTEN_ADDR", "value": format!("0.0.0.0:{PORT}")},
         {"name": "MES_JWT_SECRET_FILE", "value": format!("{JWT_DIR}/secret")},
@@ -30,6 +33,11 @@ pub(crate) fn objects(ctx: &Ctx) -> Vec<Child> {
         {"name": "MES_LOG_FORMAT", "value": "json"},
         {"name": "RUST_LOG", "value": "info"},
     ]);
+    if let Some(proxies) = trusted_proxies(&spec.backend.trusted_proxies)?
+        && let Some(env) = env.as_array_mut()
+    {
+        env.push(json!({"name": "MES_TRUSTED_PROXIES", "value": proxies}));
+    }
     let (tmp, tmp_mount) = tmp_volume();
     let pod = json!({
         "securityContext": pod_security(10001),
@@ -57,8 +65,26 @@ pub(crate) fn objects(ctx: &Ctx) -> Vec<Child> {
             tmp,
         ],
     });
-    vec![
+    Ok(vec![
         deployment(ctx, &name, "mes-api", "backend", spec.backend.replicas, pod),
         service(ctx, &name, "mes-api", "backend", PORT),
-    ]
+    ])
+}
+
+/// `MES_TRUSTED_PROXIES` for the listed entries, each checked the way mes-api reads them (an
+/// address or a CIDR network); `None` when the list is empty.
+fn trusted_proxies(entries: &[String]) -> Result<Option<String>, BuildError> {
+    for entry in entries {
+        let entry = entry.trim();
+        if entry.parse::<IpNet>().is_err() && entry.parse::<IpAddr>().is_err() {
+            return Err(BuildError::InvalidTrustedProxy(entry.to_owned()));
+        }
+    }
+    Ok((!entries.is_empty()).then(|| {
+        entries
+            .iter()
+            .map(|e| e.trim())
+            .collect::<Vec<_>>()
+            .join(",")
+    }))
 }

@@ -55,6 +55,8 @@ pub enum BuildError {
     NoUid,
     #[error("spec.database.mode is External but spec.database.external.secretRef is missing")]
     ExternalWithoutSecret,
+    #[error("spec.backend.trustedProxies: `{0}` is neither an IP address nor a CIDR network")]
+    InvalidTrustedProxy(String),
 }
 
 /// Child object names, derived from the plant's name.
@@ -185,7 +187,7 @@ pub fn render(plant: &MesPlant, generated: &GeneratedValues) -> Result<Rendered,
             }
         }
     }
-    apply.extend(backend::objects(&ctx));
+    apply.extend(backend::objects(&ctx)?);
     apply.extend(dashboard::objects(&ctx));
     if spec.infra.enabled {
         apply.extend(infra::objects(&ctx));

@@ -56,7 +56,8 @@ pub(crate) fn external_plant() -> MesPlant {
         "lotPrefix": "KRA",
         "timezone": "Asia/Seoul",
         "database": {"mode": "External", "external": {"secretRef": {"name": "kr-database"}}},
-        "backend": {"replicas": 3, "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}},
+        "backend": {"replicas": 3, "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                    "trustedProxies": ["10.244.0.0/16", " fd00:10:244::/56 ", "192.168.5.10"]},
         "auth": {"jwtSecretRef": "kr-jwt-existing", "tokenTtlSeconds": 900},
         "infra": {"enabled": false},
     }))
@@ -248,6 +249,34 @@ fn given_secrets_are_not_generated_and_external_needs_its_secret() {
         render(&broken, &fixed_values()),
         Err(BuildError::ExternalWithoutSecret)
     );
+}
+
+#[test]
+fn trusted_proxies_reach_mes_api_as_mes_reads_them() {
+    let env = |plant: &MesPlant| {
+        let rendered = render(plant, &fixed_values()).unwrap();
+        let api = rendered.apply.iter().find(|c| c.name == "kr-api").unwrap();
+        api.body["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "MES_TRUSTED_PROXIES")
+            .map(|e| e["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        env(&external_plant()).as_deref(),
+        Some("10.244.0.0/16,fd00:10:244::/56,192.168.5.10")
+    );
+    assert_eq!(env(&embedded_plant()), None, "none listed: none set");
+    for bad in ["10.244.0.0/33", "pods", "10.244.0.0/16,10.0.0.0/8", ""] {
+        let mut plant = embedded_plant();
+        plant.spec.backend.trusted_proxies = vec![bad.into()];
+        assert_eq!(
+            render(&plant, &fixed_values()),
+            Err(BuildError::InvalidTrustedProxy(bad.into())),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]

@@ -138,7 +138,7 @@ fn chart_crds_are_the_generated_ones() {
         let in_chart = std::fs::read_to_string(chart().join("crds").join(name)).unwrap();
         assert!(
             generated == in_chart,
-            "charts/mes-operator/crds/{name} differs from crds/{name}: cp crds/*.yaml charts/mes-operator/crds/"
+            "charts/mes-operator/crds/{name} differs from crds/{name}: cp crds/{name} charts/mes-operator/crds/"
         );
     }
 }
