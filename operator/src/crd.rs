@@ -359,6 +359,10 @@ pub struct InfraSpec {
     pub enabled: bool,
     #[serde(default = "default_hubble")]
     pub hubble_relay_address: String,
+    /// TLS towards Hubble Relay (Cilium's `hubble.relay.tls.server.enabled`); plain HTTP/2
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hubble_tls: Option<HubbleTlsSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourcesSpec>,
 }
@@ -367,9 +371,27 @@ impl Default for InfraSpec {
         Self {
             enabled: true,
             hubble_relay_address: default_hubble(),
+            hubble_tls: None,
             resources: None,
         }
     }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HubbleTlsSpec {
+    /// Secret in the plant's namespace with `ca.crt` (the CA that signed the relay's
+    /// certificate) and, for mutual TLS, `tls.crt` and `tls.key` — the shape of Cilium's
+    /// `hubble-relay-client-certs`.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// Present the Secret's `tls.crt`/`tls.key` to the relay (when its mTLS is on).
+    #[serde(default)]
+    pub mutual: bool,
+    /// Name checked against the relay's certificate; default: the host of
+    /// `hubbleRelayAddress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }
 fn yes() -> bool {
     true

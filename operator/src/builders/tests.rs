@@ -47,6 +47,9 @@ pub(crate) fn cnpg_plant() -> MesPlant {
                        "credentialsSecret": "kr-s3", "retentionPolicy": "14d"},
         }},
         "dashboard": {"ingress": {"host": "mes-kr.example.com", "className": "nginx", "tlsSecretName": "mes-kr-tls"}},
+        "infra": {"hubbleRelayAddress": "hubble-relay.kube-system.svc:443",
+                  "hubbleTls": {"secretName": "hubble-relay-client-certs", "mutual": true,
+                                "serverName": "ui.hubble-relay.cilium.io"}},
     }))
 }
 
@@ -255,7 +258,11 @@ fn given_secrets_are_not_generated_and_external_needs_its_secret() {
 fn trusted_proxies_reach_mes_api_as_mes_reads_them() {
     let env = |plant: &MesPlant| {
         let rendered = render(plant, &fixed_values()).unwrap();
-        let api = rendered.apply.iter().find(|c| c.name == "kr-api").unwrap();
+        let api = rendered
+            .apply
+            .iter()
+            .find(|c| c.kind == "Deployment" && c.name == "kr-api")
+            .unwrap();
         api.body["spec"]["template"]["spec"]["containers"][0]["env"]
             .as_array()
             .unwrap()
@@ -284,4 +291,74 @@ fn rendering_is_deterministic() {
     let a = render(&cnpg_plant(), &fixed_values()).unwrap();
     let b = render(&cnpg_plant(), &fixed_values()).unwrap();
     assert_eq!(a, b);
+}
+
+/// The `env` of the first container of Deployment `name`, with every value resolved as the
+/// kubelet would: secret keys and the namespace to stand-ins, and the mounted Secret files the
+/// variables name to files under `files` holding `content`.
+fn resolved_env(
+    rendered: &Rendered,
+    name: &str,
+    files: &std::path::Path,
+) -> std::collections::HashMap<String, String> {
+    let deployment = rendered
+        .apply
+        .iter()
+        .find(|c| c.kind == "Deployment" && c.name == name)
+        .unwrap();
+    let env = deployment.body["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    env.iter()
+        .map(|e| {
+            let name = e["name"].as_str().unwrap().to_owned();
+            let value = match e.get("value").and_then(Value::as_str) {
+                Some(path) if path.starts_with("/var/run/secrets/") => {
+                    let local = files.join(path.trim_start_matches('/'));
+                    std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+                    std::fs::write(&local, format!("content of {path}")).unwrap();
+                    local.display().to_string()
+                }
+                Some(v) => v.to_owned(),
+                None if e.pointer("/valueFrom/fieldRef").is_some() => "plant-kr".into(),
+                None if name == "DATABASE_URL" => "postgres://mes:pw@kr-db:5432/mes".into(),
+                None => "from-a-secret".into(),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_services_accept_the_environment_they_are_given() {
+    let dir = std::env::temp_dir().join(format!("mes-operator-env-{}", std::process::id()));
+    for plant in [embedded_plant(), cnpg_plant(), external_plant()] {
+        let rendered = render(&plant, &fixed_values()).unwrap();
+        let api = resolved_env(&rendered, "kr-api", &dir);
+        let config = mes_api::config::Config::from_lookup(|k| api.get(k).cloned())
+            .unwrap_or_else(|e| panic!("mes-api refuses {api:?}: {e}"));
+        let proxies = plant.spec.backend.trusted_proxies.join(",");
+        assert_eq!(
+            config.trusted_proxies,
+            mes_api::client_ip::TrustedProxies::parse(&proxies).unwrap()
+        );
+        if plant.spec.infra.enabled {
+            let infra = resolved_env(&rendered, "kr-infra", &dir);
+            let config = infra_api::config::Config::from_lookup(|k| infra.get(k).cloned(), || None)
+                .unwrap_or_else(|e| panic!("infra-api refuses {infra:?}: {e:?}"));
+            assert_eq!(config.namespace, "plant-kr");
+            match &plant.spec.infra.hubble_tls {
+                None => assert!(config.hubble_tls.is_none()),
+                Some(spec) => {
+                    let tls = config.hubble_tls.unwrap();
+                    let pem = |p: &Option<Vec<u8>>| String::from_utf8(p.clone().unwrap()).unwrap();
+                    assert!(pem(&tls.ca_pem).ends_with("/var/run/secrets/mes/hubble/ca.crt"));
+                    assert_eq!(tls.client_cert_pem.is_some(), spec.mutual);
+                    assert_eq!(tls.client_key_pem.is_some(), spec.mutual);
+                    assert_eq!(tls.server_name, spec.server_name);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
