@@ -415,7 +415,13 @@ impl Operator {
     }
 
     async fn metrics(&self) -> Metrics {
-        Metrics(http_get(self.port, "/metrics").await)
+        // Empty while the operator is not (yet, or any more) serving.
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        let body = match reqwest::get(url).await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        Metrics(body)
     }
 
     fn peak_rss_kib(&self) -> Result<u64> {
@@ -481,18 +487,4 @@ impl Metrics {
     fn leader(&self) -> bool {
         self.sample("mes_operator_leader") == 1.0
     }
-}
-
-async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return String::new();
-    };
-    let req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out
 }
