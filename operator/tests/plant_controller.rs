@@ -226,6 +226,49 @@ async fn cloud_native_pg_without_its_operator_is_a_condition_not_a_crash() {
 }
 
 #[tokio::test]
+async fn an_invalid_spec_is_a_condition_and_renders_nothing_until_fixed() {
+    let op = start_operator().await;
+    let client = op.client.clone();
+    op.double.ensure_namespace(NS).unwrap();
+    let plants: Api<MesPlant> = Api::namespaced(client.clone(), NS);
+    let spec = json!({"plantCode": "KR", "backend": {"trustedProxies": ["10.244.0.0/16", "pods"]}});
+    plants
+        .create(&PostParams::default(), &mesplant(spec))
+        .await
+        .unwrap();
+    wait_plant(&client, "InvalidSpec", |p| {
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+        p.status.as_ref().and_then(|s| s.phase) == Some(PlantPhase::Degraded)
+            && ready.is_some_and(|c| {
+                c.status == "False" && c.reason == "InvalidSpec" && c.message.contains("`pods`")
+            })
+    })
+    .await;
+    assert!(
+        !exists::<Deployment>(&client, "kr-api").await,
+        "nothing is rendered from an invalid spec"
+    );
+
+    // Fixed: the plant is rendered.
+    plants
+        .patch(
+            "kr",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backend": {"trustedProxies": ["10.244.0.0/16"]}}})),
+        )
+        .await
+        .unwrap();
+    let c = &client;
+    eventually("kr-api rendered once the spec is valid", || async move {
+        exists::<Deployment>(c, "kr-api").await
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn api_faults_back_off_and_show_in_conditions_and_events() {
     let op = start_operator().await;
     let client = op.client.clone();
